@@ -1,0 +1,49 @@
+use crate::ValidationError;
+
+/// A workspace's display name: trimmed, 1 to 80 characters, no control characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkspaceName(String);
+
+impl WorkspaceName {
+    const MAX_CHARS: usize = 80;
+
+    /// # Errors
+    /// When the name is blank, too long, or contains control characters.
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        let value = raw.trim();
+        let invalid = |message: &str| ValidationError::new("workspace", message);
+        if value.is_empty() {
+            return Err(invalid("Name your workspace (usually your company)."));
+        }
+        if value.chars().count() > Self::MAX_CHARS {
+            return Err(invalid("Use at most 80 characters."));
+        }
+        if value.chars().any(char::is_control) {
+            return Err(invalid("The name cannot contain control characters."));
+        }
+        Ok(Self(value.to_owned()))
+    }
+
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_unicode_names_and_trims() {
+        let name = WorkspaceName::parse("  Рога и копыта ").expect("valid");
+        assert_eq!(name.as_str(), "Рога и копыта");
+    }
+
+    #[test]
+    fn rejects_blank_long_and_control() {
+        assert!(WorkspaceName::parse("   ").is_err());
+        assert!(WorkspaceName::parse(&"x".repeat(81)).is_err());
+        assert!(WorkspaceName::parse("a\nb").is_err());
+    }
+}

@@ -1,0 +1,7 @@
+//! Timestamps are stored as unix milliseconds (see the migrations crate for why).
+
+use chrono::{DateTime, Utc};
+
+pub(crate) fn to_millis(at: DateTime<Utc>) -> i64 {
+    at.timestamp_millis()
+}

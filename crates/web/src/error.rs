@@ -1,0 +1,277 @@
+//! The one place where failures become HTTP answers.
+//!
+//! [`AppError::problem`] chooses every status. [`PageError`] renders it as an HTML page for
+//! people and [`ApiError`] as `application/problem+json` for machines. Neither ever includes a
+//! cause chain, SQL or a secret: causes go to the log only.
+
+use std::time::Duration;
+
+use actix_web::{
+    HttpResponse, ResponseError,
+    http::{StatusCode, header},
+};
+use askama::Template as _;
+
+use crate::pages::ErrorPage;
+
+/// Why a request failed, independent of how the answer is rendered.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("sign-in required")]
+    SignInRequired,
+    #[error("missing or invalid CSRF token")]
+    Csrf,
+    #[error("not found")]
+    NotFound,
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    #[error(transparent)]
+    Domain(#[from] domain::Error),
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl From<askama::Error> for AppError {
+    fn from(e: askama::Error) -> Self {
+        Self::Unexpected(anyhow::Error::new(e).context("template rendering failed"))
+    }
+}
+
+impl From<domain::StoreError> for AppError {
+    fn from(e: domain::StoreError) -> Self {
+        Self::Domain(e.into())
+    }
+}
+
+/// The public face of an error: what a person or a client may see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub status: StatusCode,
+    pub title: &'static str,
+    pub detail: String,
+    pub retry_after: Option<Duration>,
+}
+
+impl AppError {
+    /// The status, title and public detail for this error.
+    #[must_use]
+    pub fn problem(&self) -> Problem {
+        use domain::{Error as D, StoreError as S};
+        let problem = |status, title, detail: &str| Problem {
+            status,
+            title,
+            detail: detail.to_owned(),
+            retry_after: None,
+        };
+        match self {
+            Self::SignInRequired => problem(
+                StatusCode::UNAUTHORIZED,
+                "Sign-in required",
+                "Sign in to continue.",
+            ),
+            Self::Csrf => problem(
+                StatusCode::FORBIDDEN,
+                "Forbidden",
+                "This form has expired or did not come from amolink. Reload the page and try again.",
+            ),
+            Self::NotFound | Self::Domain(D::NotFound) => problem(
+                StatusCode::NOT_FOUND,
+                "Not found",
+                "There is nothing here.",
+            ),
+            Self::BadRequest(detail) => problem(StatusCode::BAD_REQUEST, "Bad request", detail),
+            Self::Domain(D::Invalid(e)) => {
+                problem(StatusCode::BAD_REQUEST, "Invalid input", &e.to_string())
+            }
+            Self::Domain(D::InvalidCredentials) => problem(
+                StatusCode::UNAUTHORIZED,
+                "Sign-in failed",
+                "The email or password is not correct.",
+            ),
+            Self::Domain(D::SignupRefused) => problem(
+                StatusCode::BAD_REQUEST,
+                "Sign-up failed",
+                "An account could not be created with these details.",
+            ),
+            Self::Domain(D::Throttled { retry_after }) => Problem {
+                retry_after: Some(*retry_after),
+                ..problem(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Too many attempts",
+                    "Too many attempts. Wait a few minutes and try again.",
+                )
+            },
+            Self::Domain(D::Conflict(what)) | Self::Domain(D::Store(S::Duplicate(what))) => {
+                problem(StatusCode::CONFLICT, "Conflict", what)
+            }
+            Self::Domain(D::Busy | D::Store(S::Unavailable(_))) => problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Temporarily unavailable",
+                "amolink cannot serve this right now. Try again in a moment.",
+            ),
+            Self::Domain(D::Unexpected(_)) | Self::Unexpected(_) => problem(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "amolink could not complete this request. It has been logged.",
+            ),
+        }
+    }
+
+    fn log(&self, status: StatusCode) {
+        if status.is_server_error() {
+            tracing::error!(error = ?anyhow_chain(self), status = status.as_u16(), "request failed");
+        } else {
+            tracing::debug!(error = %self, status = status.as_u16(), "request refused");
+        }
+    }
+}
+
+/// The cause chain as one line, for logs only.
+fn anyhow_chain(error: &dyn std::error::Error) -> String {
+    let mut line = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        line.push_str(": ");
+        line.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    line
+}
+
+fn with_retry_after(builder: &mut actix_web::HttpResponseBuilder, problem: &Problem) {
+    if let Some(wait) = problem.retry_after {
+        builder.insert_header((header::RETRY_AFTER, wait.as_secs().max(1).to_string()));
+    }
+}
+
+/// An error answered with an HTML page.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct PageError(#[from] pub AppError);
+
+impl From<domain::Error> for PageError {
+    fn from(e: domain::Error) -> Self {
+        Self(e.into())
+    }
+}
+
+impl From<askama::Error> for PageError {
+    fn from(e: askama::Error) -> Self {
+        Self(e.into())
+    }
+}
+
+impl From<anyhow::Error> for PageError {
+    fn from(e: anyhow::Error) -> Self {
+        Self(e.into())
+    }
+}
+
+impl ResponseError for PageError {
+    fn status_code(&self) -> StatusCode {
+        match self.0 {
+            AppError::SignInRequired => StatusCode::SEE_OTHER,
+            _ => self.0.problem().status,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if matches!(self.0, AppError::SignInRequired) {
+            return HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, "/login"))
+                .finish();
+        }
+        let problem = self.0.problem();
+        self.0.log(problem.status);
+        let body = ErrorPage::from_problem(&problem).render().unwrap_or_else(|_| {
+            // The error page itself failed; a plain sentence is the last resort.
+            problem.detail.clone()
+        });
+        let mut builder = HttpResponse::build(problem.status);
+        with_retry_after(&mut builder, &problem);
+        builder
+            .content_type(mime_html())
+            .body(body)
+    }
+}
+
+/// An error answered with `application/problem+json` (RFC 9457).
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct ApiError(#[from] pub AppError);
+
+impl From<domain::Error> for ApiError {
+    fn from(e: domain::Error) -> Self {
+        Self(e.into())
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(e: anyhow::Error) -> Self {
+        Self(e.into())
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.0.problem().status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let problem = self.0.problem();
+        self.0.log(problem.status);
+        problem_json(&problem)
+    }
+}
+
+/// Renders a problem as `application/problem+json`.
+#[must_use]
+pub fn problem_json(problem: &Problem) -> HttpResponse {
+    let body = serde_json::json!({
+        "type": "about:blank",
+        "title": problem.title,
+        "status": problem.status.as_u16(),
+        "detail": problem.detail,
+    });
+    let mut builder = HttpResponse::build(problem.status);
+    with_retry_after(&mut builder, problem);
+    builder
+        .content_type("application/problem+json")
+        .body(body.to_string())
+}
+
+fn mime_html() -> &'static str {
+    "text/html; charset=utf-8"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_errors_never_show_their_cause() {
+        let error = AppError::Unexpected(anyhow::anyhow!("SELECT secret FROM vault failed"));
+        let problem = error.problem();
+        assert_eq!(problem.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!problem.detail.contains("SELECT"));
+    }
+
+    #[test]
+    fn a_database_outage_is_a_fast_503() {
+        let error = AppError::from(domain::StoreError::Unavailable(anyhow::anyhow!("down")));
+        assert_eq!(error.problem().status, StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[test]
+    fn throttling_carries_retry_after() {
+        let error = AppError::Domain(domain::Error::Throttled {
+            retry_after: Duration::from_secs(90),
+        });
+        let response = ApiError(error).error_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(
+            response.headers().get(header::RETRY_AFTER).and_then(|v| v.to_str().ok()),
+            Some("90")
+        );
+    }
+}

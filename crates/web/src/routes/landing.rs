@@ -1,0 +1,22 @@
+use actix_web::{HttpResponse, http::StatusCode, web};
+
+use super::{render, see_other};
+use crate::{
+    error::PageError,
+    pages::{Chrome, LandingPage},
+    session::SignedIn,
+};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(landing));
+}
+
+/// `GET /`: the landing page; signed-in users go straight to their dashboard.
+async fn landing(who: Option<SignedIn>) -> Result<HttpResponse, PageError> {
+    if who.is_some() {
+        return Ok(see_other("/dashboard"));
+    }
+    render(StatusCode::OK, &LandingPage {
+        chrome: Chrome::anonymous(),
+    })
+}

@@ -1,0 +1,66 @@
+//! Security headers on every response (security.md R12).
+
+use actix_web::{
+    Error,
+    body::MessageBody,
+    dev::{ServiceRequest, ServiceResponse},
+    http::header::{self, HeaderName, HeaderValue},
+    middleware::Next,
+};
+
+/// Script sources: our own origin, plus amoCRM's and Kommo's button scripts on the connect page.
+const CSP: &str = "default-src 'self'; script-src 'self' https://www.amocrm.ru https://www.kommo.com; \
+style-src 'self'; img-src 'self' https: data:; connect-src 'self'; object-src 'none'; \
+base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// Pages that carry an OAuth `state` or `code`: their URLs must not leak through `Referer`.
+fn is_oauth_page(path: &str) -> bool {
+    path.starts_with("/connect/") || path.starts_with("/amocrm/")
+}
+
+/// Adds the headers. `hsts` is on when amolink is served over https.
+///
+/// # Errors
+/// Propagates the inner service's error.
+pub async fn add(
+    hsts: bool,
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let path = req.path().to_owned();
+    let mut res = next.call(req).await?;
+    let headers = res.headers_mut();
+    let mut set = |name: HeaderName, value: &'static str| {
+        headers.insert(name, HeaderValue::from_static(value));
+    };
+    set(header::CONTENT_SECURITY_POLICY, CSP);
+    set(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(header::X_FRAME_OPTIONS, "DENY");
+    if is_oauth_page(&path) {
+        set(header::REFERRER_POLICY, "no-referrer");
+        // Popup mode needs the opener link to amoCRM's consent window.
+        set(
+            HeaderName::from_static("cross-origin-opener-policy"),
+            "same-origin-allow-popups",
+        );
+    } else {
+        set(header::REFERRER_POLICY, "strict-origin-when-cross-origin");
+        set(
+            HeaderName::from_static("cross-origin-opener-policy"),
+            "same-origin",
+        );
+    }
+    if path.starts_with("/static/") {
+        set(header::CACHE_CONTROL, "public, max-age=3600");
+    } else {
+        set(header::CACHE_CONTROL, "no-store");
+    }
+    if hsts {
+        set(
+            header::STRICT_TRANSPORT_SECURITY,
+            "max-age=63072000; includeSubDomains",
+        );
+    }
+    headers.remove(header::SERVER);
+    Ok(res)
+}

@@ -1,0 +1,171 @@
+//! Building and running the server; tests call the same code as `main`.
+
+use std::{net::TcpListener, sync::Arc, time::Duration};
+
+use actix_session::{SessionMiddleware, config::BrowserSession};
+use actix_web::{
+    App, HttpRequest, HttpResponse, HttpServer, ResponseError as _,
+    cookie::{Key, SameSite},
+    dev::Server,
+    middleware::from_fn,
+    web,
+};
+use anyhow::Context as _;
+use base64::{Engine as _, engine::general_purpose::STANDARD};
+use domain::{
+    accounts::{Accounts, HashingPolicy, LoginThrottle, PasswordHasher, ThrottlePolicy},
+    clock::{Clock, SystemClock},
+};
+use persistence::Database;
+use secrecy::ExposeSecret as _;
+use tracing_actix_web::TracingLogger;
+
+use crate::{
+    error::{AppError, ApiError, PageError},
+    metrics::{self, Metrics},
+    routes, security_headers,
+    session::{DatabaseSessionStore, Timeouts},
+    settings::Settings,
+    state::AppState,
+    telemetry::AccessLog,
+};
+
+/// Knobs that tests turn; production uses the defaults.
+#[derive(Clone)]
+pub struct Overrides {
+    pub clock: Arc<dyn Clock>,
+    pub session_timeouts: Timeouts,
+    pub throttle: ThrottlePolicy,
+}
+
+impl Default for Overrides {
+    fn default() -> Self {
+        Self {
+            clock: Arc::new(SystemClock),
+            session_timeouts: Timeouts::default(),
+            throttle: ThrottlePolicy::default(),
+        }
+    }
+}
+
+/// A bound, not yet running amolink server.
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    /// Connects to the database, applies migrations and binds the listener.
+    ///
+    /// # Errors
+    /// When the database is unreachable, a migration fails, or the address cannot be bound.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with(settings, Overrides::default()).await
+    }
+
+    /// [`Application::build`] with test overrides.
+    ///
+    /// # Errors
+    /// As [`Application::build`].
+    pub async fn build_with(settings: Settings, overrides: Overrides) -> anyhow::Result<Self> {
+        let database = Database::connect(settings.database_url.expose_secret()).await?;
+        database.migrate().await?;
+        let listener = TcpListener::bind(&settings.bind)
+            .with_context(|| format!("cannot listen on {}", settings.bind))?;
+        let port = listener.local_addr()?.port();
+        let server = serve(listener, settings, database, overrides)?;
+        Ok(Self { port, server })
+    }
+
+    #[must_use]
+    pub const fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until the process is told to stop.
+    ///
+    /// # Errors
+    /// When the server fails.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+fn serve(
+    listener: TcpListener,
+    settings: Settings,
+    database: Database,
+    overrides: Overrides,
+) -> anyhow::Result<Server> {
+    let session_key = STANDARD
+        .decode(settings.session_key.expose_secret().trim())
+        .context("AMOLINK_SESSION_KEY is not valid base64")?;
+    let session_key = Key::try_from(session_key.as_slice())
+        .map_err(|_| anyhow::anyhow!("AMOLINK_SESSION_KEY must hold at least 64 bytes"))?;
+    let production = settings.is_production();
+    let hsts = settings.public_url.scheme() == "https";
+    let database = Arc::new(database);
+    let clock = overrides.clock.clone();
+    let hasher = PasswordHasher::new(
+        HashingPolicy::default(),
+        std::thread::available_parallelism().map_or(2, usize::from),
+    );
+    let accounts = Accounts::new(
+        database.clone(),
+        hasher,
+        Arc::new(LoginThrottle::new(overrides.throttle)),
+        clock.clone(),
+    );
+    let metrics = web::Data::new(Metrics::default());
+    let state = web::Data::new(AppState {
+        settings: Arc::new(settings),
+        accounts,
+        health: database.clone(),
+        clock: clock.clone(),
+        metrics: metrics.clone().into_inner(),
+        session_timeouts: overrides.session_timeouts,
+    });
+    let sessions = DatabaseSessionStore::new(database, clock);
+    let absolute = overrides.session_timeouts.absolute;
+
+    let server = HttpServer::new(move || {
+        let session = SessionMiddleware::builder(sessions.clone(), session_key.clone())
+            .cookie_name(if production { "__Host-sid" } else { "amolink_sid" }.to_owned())
+            .cookie_secure(production)
+            .cookie_http_only(true)
+            .cookie_same_site(SameSite::Lax)
+            .cookie_path("/".to_owned())
+            .session_lifecycle(BrowserSession::default().state_ttl(
+                actix_web::cookie::time::Duration::seconds(
+                    i64::try_from(absolute.as_secs()).unwrap_or(i64::MAX),
+                ),
+            ))
+            .build();
+        App::new()
+            .app_data(state.clone())
+            .app_data(metrics.clone())
+            .app_data(web::FormConfig::default().limit(16 * 1024))
+            .app_data(web::JsonConfig::default().limit(64 * 1024))
+            .wrap(session)
+            .wrap(from_fn(move |req, next| security_headers::add(hsts, req, next)))
+            .wrap(from_fn(metrics::track))
+            .wrap(TracingLogger::<AccessLog>::new())
+            .configure(routes::configure)
+            .default_service(web::to(not_found))
+    })
+    .client_request_timeout(Duration::from_secs(10))
+    .client_disconnect_timeout(Duration::from_secs(5))
+    .shutdown_timeout(10)
+    .listen(listener)?
+    .run();
+    Ok(server)
+}
+
+/// Unknown routes: problem+json under `/api/`, an HTML page elsewhere.
+async fn not_found(req: HttpRequest) -> HttpResponse {
+    if req.path().starts_with("/api/") {
+        ApiError(AppError::NotFound).error_response()
+    } else {
+        PageError(AppError::NotFound).error_response()
+    }
+}

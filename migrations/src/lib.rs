@@ -1,0 +1,19 @@
+//! amolink's schema, as append-only sea-orm migrations.
+//!
+//! Every timestamp is stored as `BIGINT` unix milliseconds: the same bytes, ordering and index
+//! behaviour on SQLite and PostgreSQL, which lets lease and expiry checks run as plain integer
+//! comparisons in SQL on both engines.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261126_000001_tenancy;
+
+/// Applies amolink's migrations in order.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261126_000001_tenancy::Migration)]
+    }
+}
