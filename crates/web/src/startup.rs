@@ -70,6 +70,19 @@ impl Application {
     pub async fn build_with(settings: Settings, overrides: Overrides) -> anyhow::Result<Self> {
         let database = Database::connect(settings.database_url.expose_secret()).await?;
         database.migrate().await?;
+        Self::build_on(settings, database, overrides)
+    }
+
+    /// Binds the server over an already connected and migrated database (tests share the
+    /// handle to inspect or break storage).
+    ///
+    /// # Errors
+    /// When the address cannot be bound or a setting is unusable.
+    pub fn build_on(
+        settings: Settings,
+        database: Database,
+        overrides: Overrides,
+    ) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(&settings.bind)
             .with_context(|| format!("cannot listen on {}", settings.bind))?;
         let port = listener.local_addr()?.port();

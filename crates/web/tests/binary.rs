@@ -1,0 +1,73 @@
+//! The `amolink` binary as a newcomer meets it (issue 2, acceptance 1 and 9).
+
+#![allow(clippy::unwrap_used)]
+
+use std::{
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+fn amolink() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_amolink"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("AMOLINK_") {
+            command.env_remove(key);
+        }
+    }
+    command
+}
+
+fn temp_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("amolink-bin-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn with_no_settings_it_serves_the_landing_page_on_port_8080() {
+    let dir = temp_dir().join("fresh");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut child = amolink()
+        .current_dir(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let body = runtime.block_on(async {
+        loop {
+            if let Ok(res) = reqwest::get("http://127.0.0.1:8080/").await {
+                if res.status() == 200 {
+                    break res.text().await.unwrap();
+                }
+            }
+            assert!(started.elapsed() < Duration::from_secs(30), "no answer on :8080");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    child.kill().unwrap();
+    let _ = child.wait();
+    assert!(body.contains("amolink"));
+    assert!(body.contains("/signup"));
+    assert!(dir.join("amolink-data/amolink.db").exists(), "SQLite file under amolink-data/");
+    assert!(dir.join("amolink-data/master.keys").exists(), "development key generated");
+}
+
+#[test]
+fn production_without_master_keys_refuses_to_start_and_says_why() {
+    let output = amolink()
+        .current_dir(temp_dir())
+        .env("AMOLINK_ENV", "production")
+        .env("AMOLINK_PUBLIC_URL", "https://amolink.example")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("AMOLINK_MASTER_KEYS is not set"), "{stderr}");
+    assert!(stderr.contains("AMOLINK_SESSION_KEY is not set"), "{stderr}");
+}
