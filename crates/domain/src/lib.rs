@@ -7,6 +7,7 @@
 
 pub mod accounts;
 pub mod clock;
+pub mod crypto;
 pub mod error;
 pub mod ids;
 pub mod ports;
