@@ -1,0 +1,168 @@
+//! Simulator settings: what a test or the standalone server can tune before (and, through
+//! [`ConfigPatch`], while) the simulator runs.
+
+use serde::{Deserialize, Serialize};
+
+use crate::hosts::Platform;
+
+/// When a refresh token that has already been exchanged stops working.
+///
+/// Kommo documents that the old refresh token "stays usable until you use the new one", so a
+/// client that lost the refresh response can retry. Which use ends the grace is not documented,
+/// hence the choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum RefreshGrace {
+    /// The old refresh token works until the *new refresh token* is exchanged.
+    #[default]
+    UntilNewPairUsed,
+    /// The old refresh token works until the new access token calls the API or the new refresh
+    /// token is exchanged, whichever happens first.
+    UntilNewTokenUsed,
+    /// Strict single use: the old refresh token dies the moment it is exchanged.
+    Off,
+}
+
+/// Body encoding of the secrets webhook (undocumented upstream, so both are offered).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SecretsFormat {
+    /// `application/json`
+    #[default]
+    Json,
+    /// `application/x-www-form-urlencoded`
+    Form,
+}
+
+/// An account the demo user belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountSeed {
+    pub id: i64,
+    pub platform: Platform,
+    pub subdomain: String,
+    /// Printed on the consent page and returned by `/api/v4/account`; tests use hostile names.
+    pub name: String,
+    /// Whether the demo user administers this account (only admins may install).
+    pub admin: bool,
+}
+
+/// Everything the simulator can be told at start.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SimConfig {
+    /// Lifetime of access tokens (`expires_in`).
+    pub access_token_ttl_secs: i64,
+    /// Lifetime of refresh tokens, counted from issue.
+    pub refresh_token_ttl_secs: i64,
+    /// Refresh-token rotation rule.
+    pub refresh_grace: RefreshGrace,
+    /// Encoding of the secrets webhook body.
+    pub secrets_format: SecretsFormat,
+    /// Requests per integration allowed within any one-second window on the API.
+    pub rate_limit_per_sec: u32,
+    /// Number of 429 answers after which the integration is blocked with 403.
+    pub violations_before_block: u32,
+    /// How long a block lasts (real time).
+    pub block_secs: i64,
+    /// If set, uninstalling sends amoCRM's signed GET disconnect hook here.
+    pub disconnect_hook_url: Option<String>,
+    /// Path prefix of the browser routes: `{browser_prefix}/{host}/...`.
+    pub browser_prefix: String,
+    /// Accounts of the demo user.
+    pub accounts: Vec<AccountSeed>,
+    /// `GET /api/v4/users` answers 403, as amoCRM does for external integrations.
+    pub users_api_forbidden: bool,
+    /// Append the unconfirmed `platform=1|2` parameter to the redirect.
+    pub redirect_platform_param: bool,
+}
+
+/// The demo user every consent page shows as logged in.
+pub const DEMO_USER_ID: i64 = 5_000_001;
+/// Name of the demo user.
+pub const DEMO_USER_NAME: &str = "Demo User";
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            access_token_ttl_secs: 86_400,
+            refresh_token_ttl_secs: 90 * 86_400,
+            refresh_grace: RefreshGrace::default(),
+            secrets_format: SecretsFormat::default(),
+            rate_limit_per_sec: 7,
+            violations_before_block: 5,
+            block_secs: 60,
+            disconnect_hook_url: None,
+            browser_prefix: "/_sim/site".to_owned(),
+            accounts: demo_accounts(),
+            users_api_forbidden: true,
+            redirect_platform_param: false,
+        }
+    }
+}
+
+fn demo_accounts() -> Vec<AccountSeed> {
+    let seed = |id, platform, subdomain: &str, name: &str, admin| AccountSeed {
+        id,
+        platform,
+        subdomain: subdomain.to_owned(),
+        name: name.to_owned(),
+        admin,
+    };
+    vec![
+        seed(31_000_001, Platform::Amocrm, "demo", "Рога и копыта", true),
+        seed(31_000_002, Platform::Amocrm, "demo2", "Second Demo", false),
+        seed(32_000_001, Platform::Kommo, "kommodemo", "Kommo Demo", true),
+    ]
+}
+
+/// The settings that may change while the simulator runs (`POST /_sim/admin/config`).
+/// Absent fields keep their value; `disconnect_hook_url: null` is "keep", `""` clears it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConfigPatch {
+    pub access_token_ttl_secs: Option<i64>,
+    pub refresh_token_ttl_secs: Option<i64>,
+    pub refresh_grace: Option<RefreshGrace>,
+    pub secrets_format: Option<SecretsFormat>,
+    pub rate_limit_per_sec: Option<u32>,
+    pub violations_before_block: Option<u32>,
+    pub block_secs: Option<i64>,
+    pub disconnect_hook_url: Option<String>,
+    pub users_api_forbidden: Option<bool>,
+    pub redirect_platform_param: Option<bool>,
+}
+
+impl ConfigPatch {
+    /// Applies the present fields to `config`.
+    pub fn apply(self, config: &mut SimConfig) {
+        fn set<T>(slot: &mut T, value: Option<T>) {
+            if let Some(value) = value {
+                *slot = value;
+            }
+        }
+        set(
+            &mut config.access_token_ttl_secs,
+            self.access_token_ttl_secs,
+        );
+        set(
+            &mut config.refresh_token_ttl_secs,
+            self.refresh_token_ttl_secs,
+        );
+        set(&mut config.refresh_grace, self.refresh_grace);
+        set(&mut config.secrets_format, self.secrets_format);
+        set(&mut config.rate_limit_per_sec, self.rate_limit_per_sec);
+        set(
+            &mut config.violations_before_block,
+            self.violations_before_block,
+        );
+        set(&mut config.block_secs, self.block_secs);
+        set(&mut config.users_api_forbidden, self.users_api_forbidden);
+        set(
+            &mut config.redirect_platform_param,
+            self.redirect_platform_param,
+        );
+        if let Some(url) = self.disconnect_hook_url {
+            config.disconnect_hook_url = (!url.is_empty()).then_some(url);
+        }
+    }
+}
