@@ -9,11 +9,16 @@ async fn signup_dashboard_logout_login_round_trip(engine: Engine) {
     let app = spawn_app(engine).await;
     let browser = app.browser();
 
-    let res = browser.sign_up("ann@example.com", PASSWORD, "Acme Ltd").await;
+    let res = browser
+        .sign_up("ann@example.com", PASSWORD, "Acme Ltd")
+        .await;
     assert_eq!(res.status(), 303);
     assert_eq!(res.headers()["location"], "/dashboard");
     let dashboard = browser.get_html("/dashboard").await;
-    assert!(dashboard.contains("Acme Ltd"), "dashboard shows the workspace");
+    assert!(
+        dashboard.contains("Acme Ltd"),
+        "dashboard shows the workspace"
+    );
 
     let res = browser.log_out().await;
     assert_eq!(res.status(), 303);
@@ -59,8 +64,14 @@ async fn wrong_password_and_unknown_email_get_the_same_answer(engine: Engine) {
     let app = spawn_app(engine).await;
     app.signed_in_browser("ann@example.com", "Acme").await;
 
-    let wrong_password = app.browser().log_in("ann@example.com", "not the password").await;
-    let unknown_email = app.browser().log_in("nobody@example.com", "not the password").await;
+    let wrong_password = app
+        .browser()
+        .log_in("ann@example.com", "not the password")
+        .await;
+    let unknown_email = app
+        .browser()
+        .log_in("nobody@example.com", "not the password")
+        .await;
     assert_eq!(wrong_password.status(), 401);
     assert_eq!(unknown_email.status(), wrong_password.status());
     let strip = |html: String| {
@@ -105,7 +116,10 @@ async fn invalid_signups_are_explained_and_store_nothing(engine: Engine) {
     assert!(html.contains("Name your workspace"));
 
     app.signed_in_browser("ann@example.com", "Acme").await;
-    let res = app.browser().sign_up("ANN@example.com", PASSWORD, "Copycat").await;
+    let res = app
+        .browser()
+        .sign_up("ANN@example.com", PASSWORD, "Copycat")
+        .await;
     assert_eq!(res.status(), 400, "email taken (case-insensitively)");
     let count = app
         .database

@@ -2,7 +2,14 @@
 
 use amolink_tests::{Engine, captured_logs, spawn_app};
 
-const HTML_PAGES: &[&str] = &["/", "/signup", "/login", "/dashboard", "/connections", "/no-such-page"];
+const HTML_PAGES: &[&str] = &[
+    "/",
+    "/signup",
+    "/login",
+    "/dashboard",
+    "/connections",
+    "/no-such-page",
+];
 
 fn assert_security_headers(path: &str, res: &reqwest::Response) {
     let header = |name: &str| {
@@ -18,9 +25,16 @@ fn assert_security_headers(path: &str, res: &reqwest::Response) {
     assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
     assert!(csp.contains("object-src 'none'"), "{path}: {csp}");
     assert_eq!(header("x-content-type-options"), "nosniff", "{path}");
-    assert_eq!(header("referrer-policy"), "strict-origin-when-cross-origin", "{path}");
+    assert_eq!(
+        header("referrer-policy"),
+        "strict-origin-when-cross-origin",
+        "{path}"
+    );
     assert_eq!(header("cache-control"), "no-store", "{path}");
-    assert!(res.headers().get("server").is_none(), "{path}: server header");
+    assert!(
+        res.headers().get("server").is_none(),
+        "{path}: server header"
+    );
 }
 
 #[tokio::test]
@@ -46,7 +60,9 @@ async fn query_strings_never_reach_the_logs() {
     let canary = format!("canary{}", uuid::Uuid::new_v4().simple());
     let browser = app.browser();
     for path in ["/login", "/amocrm/callback", "/no-such-page", "/healthz"] {
-        let _ = browser.get(&format!("{path}?code={canary}&state={canary}")).await;
+        let _ = browser
+            .get(&format!("{path}?code={canary}&state={canary}"))
+            .await;
     }
     let res = browser
         .client
@@ -58,5 +74,8 @@ async fn query_strings_never_reach_the_logs() {
     assert_eq!(res.status(), 200);
     let logs = captured_logs();
     assert!(logs.contains("/no-such-page"), "requests are logged");
-    assert!(!logs.contains(&canary), "a query string or referer reached the logs");
+    assert!(
+        !logs.contains(&canary),
+        "a query string or referer reached the logs"
+    );
 }

@@ -3,8 +3,12 @@
 #![allow(clippy::unwrap_used)]
 
 mod accounts;
+mod connect;
+mod connect_guards;
 mod csrf;
 mod headers;
 mod isolation;
+mod key_rotation;
+mod lifecycle;
 mod operations;
 mod sessions;

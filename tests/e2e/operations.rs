@@ -13,13 +13,25 @@ async fn health_readiness_and_metrics_answer(engine: Engine) {
     let _ = browser.get("/login").await;
     let res = browser.get("/metrics").await;
     assert_eq!(res.status(), 200);
-    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
     let text = res.text().await.unwrap();
-    assert!(text.contains(
-        "amolink_http_requests_total{method=\"GET\",route=\"/login\",status=\"200\"} 1"
-    ), "{text}");
+    assert!(
+        text.contains(
+            "amolink_http_requests_total{method=\"GET\",route=\"/login\",status=\"200\"} 1"
+        ),
+        "{text}"
+    );
     assert!(text.contains("# TYPE amolink_http_request_duration_seconds histogram"));
-    assert!(text.contains("amolink_http_request_duration_seconds_bucket{route=\"/login\",le=\"+Inf\"} 1"));
+    assert!(
+        text.contains(
+            "amolink_http_request_duration_seconds_bucket{route=\"/login\",le=\"+Inf\"} 1"
+        )
+    );
 }
 
 async fn readiness_fails_when_the_database_is_gone(engine: Engine) {
@@ -41,7 +53,14 @@ async fn readiness_fails_when_the_database_is_gone(engine: Engine) {
     }
     let res = browser.get("/readyz").await;
     assert_eq!(res.status(), 503);
-    assert_eq!(browser.get("/healthz").await.status(), 200, "the process is still up");
+    assert_eq!(
+        browser.get("/healthz").await.status(),
+        200,
+        "the process is still up"
+    );
 }
 
-both_engines!(health_readiness_and_metrics_answer, readiness_fails_when_the_database_is_gone);
+both_engines!(
+    health_readiness_and_metrics_answer,
+    readiness_fails_when_the_database_is_gone
+);

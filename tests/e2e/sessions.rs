@@ -16,7 +16,9 @@ fn session_cookie(res: &reqwest::Response) -> Option<String> {
 async fn replaying_a_logged_out_cookie_gets_the_login_page(engine: Engine) {
     let app = spawn_app(engine).await;
     let browser = app.browser();
-    let res = browser.sign_up("ann@example.com", "correct horse battery", "Acme").await;
+    let res = browser
+        .sign_up("ann@example.com", "correct horse battery", "Acme")
+        .await;
     let cookie = session_cookie(&res).expect("session cookie set at sign-up");
     assert_eq!(browser.log_out().await.status(), 303);
 
@@ -44,7 +46,11 @@ async fn the_session_cookie_changes_at_login(engine: Engine) {
     let res = browser
         .post_form(
             "/login",
-            &[("email", "ann@example.com"), ("password", "correct horse battery"), ("csrf_token", &token)],
+            &[
+                ("email", "ann@example.com"),
+                ("password", "correct horse battery"),
+                ("csrf_token", &token),
+            ],
         )
         .await;
     assert_eq!(res.status(), 303);
@@ -71,9 +77,17 @@ async fn idle_and_absolute_timeouts_end_sessions(engine: Engine) {
     .await;
     let browser = app.signed_in_browser("ann@example.com", "Acme").await;
     app.clock.advance(Duration::minutes(29));
-    assert_eq!(browser.get("/dashboard").await.status(), 200, "still active");
+    assert_eq!(
+        browser.get("/dashboard").await.status(),
+        200,
+        "still active"
+    );
     app.clock.advance(Duration::minutes(31));
-    assert_eq!(browser.get("/dashboard").await.status(), 303, "idle timeout");
+    assert_eq!(
+        browser.get("/dashboard").await.status(),
+        303,
+        "idle timeout"
+    );
 
     let browser = app.signed_in_browser("bob@example.com", "Bob Co").await;
     for _ in 0..25 {
@@ -82,7 +96,11 @@ async fn idle_and_absolute_timeouts_end_sessions(engine: Engine) {
             break;
         }
     }
-    assert_eq!(browser.get("/dashboard").await.status(), 303, "absolute timeout");
+    assert_eq!(
+        browser.get("/dashboard").await.status(),
+        303,
+        "absolute timeout"
+    );
 }
 
 both_engines!(

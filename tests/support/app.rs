@@ -21,8 +21,11 @@ pub enum Engine {
 /// Form fields for a POST.
 pub type Form<'a> = &'a [(&'a str, &'a str)];
 
-/// A running amolink on a random port over its own fresh database.
+/// A running amolink on a random port over its own fresh database, talking to its own
+/// standalone simulator (every outgoing amoCRM request lands in the simulator's journal).
 pub struct TestApp {
+    pub sim: amocrm_sim::Sim,
+    pub sim_url: String,
     pub address: String,
     pub port: u16,
     pub database: Database,
@@ -31,6 +34,8 @@ pub struct TestApp {
     /// The database URL (for tests that open a second handle or dump it).
     pub database_url: String,
     pub data_dir: std::path::PathBuf,
+    /// `AMOLINK_MASTER_KEYS` of this app, so tests can open what it sealed.
+    pub master_keys: String,
 }
 
 fn postgres_admin_url() -> String {
@@ -52,7 +57,9 @@ async fn fresh_database(engine: Engine, dir: &std::path::Path) -> String {
                 .await
                 .expect("create test database");
             admin.close().await.ok();
-            let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(base, _)| base);
+            let base = admin_url
+                .rsplit_once('/')
+                .map_or(admin_url.as_str(), |(base, _)| base);
             format!("{base}/{name}")
         }
     }
@@ -71,14 +78,51 @@ pub async fn spawn_app_with(
 ) -> TestApp {
     let _ = rustls::crypto::ring::default_provider().install_default();
     logs::init();
-    let data_dir = std::env::temp_dir().join(format!("amolink-test-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&data_dir).unwrap();
+    let sim = amocrm_sim::spawn(amocrm_sim::SimConfig::default())
+        .await
+        .expect("simulator starts");
+    let data_dir = fresh_dir();
     let database_url = fresh_database(engine, &data_dir).await;
     let master_keys = format!("t1:{}", STANDARD.encode(rand::random::<[u8; 32]>()));
+    start_instance(
+        engine,
+        sim.sim(),
+        sim.base_url(),
+        database_url,
+        data_dir,
+        master_keys,
+        extra,
+        tune,
+    )
+    .await
+}
+
+fn fresh_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("amolink-test-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn start_instance(
+    engine: Engine,
+    sim: amocrm_sim::Sim,
+    sim_url: String,
+    database_url: String,
+    data_dir: std::path::PathBuf,
+    master_keys: String,
+    extra: &[(&str, &str)],
+    tune: impl FnOnce(&mut Overrides),
+) -> TestApp {
     let session_key = STANDARD.encode([rand::random::<[u8; 32]>(), rand::random()].concat());
     let data_dir_text = data_dir.display().to_string();
+    let port = free_port();
+    let bind = format!("127.0.0.1:{port}");
+    let public_url = format!("http://127.0.0.1:{port}");
     let mut pairs: Vec<(&str, &str)> = vec![
-        ("bind", "127.0.0.1:0"),
+        ("bind", &bind),
+        ("public_url", &public_url),
+        ("amocrm_base_url", &sim_url),
         ("database_url", &database_url),
         ("data_dir", &data_dir_text),
         ("master_keys", &master_keys),
@@ -97,20 +141,47 @@ pub async fn spawn_app_with(
     };
     tune(&mut overrides);
     let app = Application::build_on(settings, database.clone(), overrides).expect("build app");
-    let port = app.port();
     tokio::spawn(app.run_until_stopped());
     TestApp {
-        address: format!("http://127.0.0.1:{port}"),
+        sim,
+        sim_url,
+        address: public_url,
         port,
         database,
         engine,
         clock,
         database_url,
         data_dir,
+        master_keys,
     }
 }
 
+/// A port that was free a moment ago: the public URL must name the real port before binding,
+/// because amoCRM (the simulator) posts to URLs built from it.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
 impl TestApp {
+    /// Another amolink instance over the same database and simulator, with its own master keys
+    /// (several instances on one database; key rotation rollouts).
+    pub async fn sibling(&self, master_keys: &str) -> TestApp {
+        start_instance(
+            self.engine,
+            self.sim.clone(),
+            self.sim_url.clone(),
+            self.database_url.clone(),
+            self.data_dir.clone(),
+            master_keys.to_owned(),
+            &[],
+            |_| {},
+        )
+        .await
+    }
+
     /// A new browser: its own cookie jar, redirects not followed (tests assert on them).
     #[must_use]
     pub fn browser(&self) -> Browser {
@@ -127,7 +198,9 @@ impl TestApp {
     /// A fresh account signed in in a fresh browser.
     pub async fn signed_in_browser(&self, email: &str, workspace: &str) -> Browser {
         let browser = self.browser();
-        let res = browser.sign_up(email, "correct horse battery", workspace).await;
+        let res = browser
+            .sign_up(email, "correct horse battery", workspace)
+            .await;
         assert_eq!(res.status(), 303, "sign-up failed for {email}");
         browser
     }
@@ -187,14 +260,22 @@ impl Browser {
         self.submit(
             "/signup",
             "/signup",
-            &[("email", email), ("password", password), ("workspace", workspace)],
+            &[
+                ("email", email),
+                ("password", password),
+                ("workspace", workspace),
+            ],
         )
         .await
     }
 
     pub async fn log_in(&self, email: &str, password: &str) -> reqwest::Response {
-        self.submit("/login", "/login", &[("email", email), ("password", password)])
-            .await
+        self.submit(
+            "/login",
+            "/login",
+            &[("email", email), ("password", password)],
+        )
+        .await
     }
 
     pub async fn log_out(&self) -> reqwest::Response {

@@ -5,14 +5,20 @@
 //! PostgreSQL is expected on `127.0.0.1:5432` (override with `AMOLINK_TEST_POSTGRES_URL`); it is
 //! never skipped: a missing server fails the suite.
 
-#![allow(clippy::unwrap_used, clippy::missing_panics_doc, clippy::missing_errors_doc)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::missing_panics_doc,
+    clippy::missing_errors_doc
+)]
 
 mod app;
 mod clock;
+mod customer;
 mod logs;
 
 pub use app::{Browser, Engine, Form, TestApp, csrf_token_in, spawn_app, spawn_app_with};
 pub use clock::ManualClock;
+pub use customer::{ButtonTag, attribute, html_unescape};
 pub use logs::captured_logs;
 
 /// Declares a scenario `async fn(Engine)` as two tests, `sqlite` and `postgres`.

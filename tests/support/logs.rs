@@ -16,7 +16,10 @@ struct Capture;
 
 impl io::Write for Capture {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        BUFFER.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend_from_slice(buf);
+        BUFFER
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend_from_slice(buf);
         if std::env::var_os("TEST_LOG").is_some() {
             io::Write::write_all(&mut io::stderr(), buf)?;
         }
@@ -41,7 +44,9 @@ impl<'a> MakeWriter<'a> for Capture {
 pub(crate) fn init() {
     INIT.get_or_init(|| {
         let _ = tracing_subscriber::registry()
-            .with(EnvFilter::new("debug,sqlx=warn,sea_orm=warn,hyper=warn,h2=warn,rustls=warn,reqwest=warn"))
+            .with(EnvFilter::new(
+                "debug,sqlx=warn,sea_orm=warn,hyper=warn,h2=warn,rustls=warn,reqwest=warn",
+            ))
             .with(tracing_subscriber::fmt::layer().json().with_writer(Capture))
             .try_init();
     });
@@ -50,6 +55,10 @@ pub(crate) fn init() {
 /// Everything logged so far by every server in this test process.
 #[must_use]
 pub fn captured_logs() -> String {
-    String::from_utf8_lossy(&BUFFER.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
-        .into_owned()
+    String::from_utf8_lossy(
+        &BUFFER
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+    )
+    .into_owned()
 }

@@ -84,7 +84,9 @@ pub struct Keyring {
 impl fmt::Debug for Keyring {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ids: Vec<&str> = self.keys.iter().map(|k| k.id.as_str()).collect();
-        f.debug_struct("Keyring").field("key_ids", &ids).finish_non_exhaustive()
+        f.debug_struct("Keyring")
+            .field("key_ids", &ids)
+            .finish_non_exhaustive()
     }
 }
 
@@ -108,7 +110,9 @@ impl Keyring {
             let id = id.trim();
             let id_ok = !id.is_empty()
                 && id.len() <= 16
-                && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+                && id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
             if !id_ok {
                 return Err(KeyringError::BadKeyId(id.to_owned()));
             }
@@ -160,10 +164,13 @@ impl Keyring {
         let aad = binding.associated_data(&key.id);
         // Encryption with a valid key and nonce length cannot fail.
         let ciphertext = cipher
-            .encrypt(Nonce::from_slice(&nonce), Payload {
-                msg: plaintext.as_bytes(),
-                aad: &aad,
-            })
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext.as_bytes(),
+                    aad: &aad,
+                },
+            )
             .unwrap_or_default();
         let mut body = Vec::with_capacity(NONCE_LEN + ciphertext.len());
         body.extend_from_slice(&nonce);
@@ -196,10 +203,13 @@ impl Keyring {
         let (nonce, ciphertext) = body.split_at(NONCE_LEN);
         let cipher = Aes256Gcm::new(key.material.expose_secret().into());
         let plaintext = cipher
-            .decrypt(Nonce::from_slice(nonce), Payload {
-                msg: ciphertext,
-                aad: &binding.associated_data(key_id),
-            })
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad: &binding.associated_data(key_id),
+                },
+            )
             .map_err(|_| OpenError::Forged)?;
         String::from_utf8(plaintext)
             .map(SecretString::from)
@@ -252,7 +262,9 @@ mod tests {
         let sealed = keys.seal("refresh-token-canary", &binding("refresh_token"));
         assert!(sealed.starts_with("v1:k1:"));
         assert!(!sealed.contains("canary"));
-        let opened = keys.open(&sealed, &binding("refresh_token")).expect("opens");
+        let opened = keys
+            .open(&sealed, &binding("refresh_token"))
+            .expect("opens");
         assert_eq!(opened.expose_secret(), "refresh-token-canary");
     }
 
@@ -269,17 +281,26 @@ mod tests {
     fn a_ciphertext_moved_to_another_row_column_or_workspace_fails() {
         let keys = ring(&Keyring::generate_entry("k1"));
         let sealed = keys.seal("secret", &binding("client_secret"));
-        assert_eq!(keys.open(&sealed, &binding("access_token")).err(), Some(OpenError::Forged));
+        assert_eq!(
+            keys.open(&sealed, &binding("access_token")).err(),
+            Some(OpenError::Forged)
+        );
         let other_row = Binding {
             row: Uuid::from_u128(3),
             ..binding("client_secret")
         };
-        assert_eq!(keys.open(&sealed, &other_row).err(), Some(OpenError::Forged));
+        assert_eq!(
+            keys.open(&sealed, &other_row).err(),
+            Some(OpenError::Forged)
+        );
         let other_tenant = Binding {
             workspace: WorkspaceId::from_uuid(Uuid::from_u128(9)),
             ..binding("client_secret")
         };
-        assert_eq!(keys.open(&sealed, &other_tenant).err(), Some(OpenError::Forged));
+        assert_eq!(
+            keys.open(&sealed, &other_tenant).err(),
+            Some(OpenError::Forged)
+        );
     }
 
     #[test]
@@ -292,14 +313,25 @@ mod tests {
             let mut tampered = body.clone();
             tampered[i] ^= 0x01;
             let forged = format!("v1:k1:{}", URL_SAFE_NO_PAD.encode(tampered));
-            assert!(keys.open(&forged, &binding("client_secret")).is_err(), "byte {i}");
+            assert!(
+                keys.open(&forged, &binding("client_secret")).is_err(),
+                "byte {i}"
+            );
         }
     }
 
     #[test]
     fn malformed_envelopes_are_errors_not_panics() {
         let keys = ring(&Keyring::generate_entry("k1"));
-        for bad in ["", "v1", "v1:k1", "v1:k1:", "v2:k1:AAAA", "v1:k1:!!!", "v1:zz:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"] {
+        for bad in [
+            "",
+            "v1",
+            "v1:k1",
+            "v1:k1:",
+            "v2:k1:AAAA",
+            "v1:k1:!!!",
+            "v1:zz:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        ] {
             assert!(keys.open(bad, &binding("x")).is_err(), "{bad:?}");
         }
     }
@@ -318,10 +350,16 @@ mod tests {
         assert!(resealed.starts_with("v1:k2:"));
         assert!(!rotated.is_stale(&resealed));
         assert_eq!(
-            rotated.open(&resealed, &binding("client_secret")).expect("opens").expose_secret(),
+            rotated
+                .open(&resealed, &binding("client_secret"))
+                .expect("opens")
+                .expose_secret(),
             "secret"
         );
-        assert_eq!(rotated.reseal(&resealed, &binding("client_secret")), Ok(None));
+        assert_eq!(
+            rotated.reseal(&resealed, &binding("client_secret")),
+            Ok(None)
+        );
     }
 
     #[test]
@@ -329,14 +367,23 @@ mod tests {
         let parse = |s: &str| Keyring::parse(&SecretString::from(s.to_owned()));
         assert_eq!(parse("").err(), Some(KeyringError::Empty));
         assert_eq!(parse("nocolon").err(), Some(KeyringError::Malformed(1)));
-        assert_eq!(parse("k1:AAAA").err(), Some(KeyringError::BadKey("k1".into())));
-        assert_eq!(parse("bad id!:AAAA").err(), Some(KeyringError::BadKeyId("bad id!".into())));
+        assert_eq!(
+            parse("k1:AAAA").err(),
+            Some(KeyringError::BadKey("k1".into()))
+        );
+        assert_eq!(
+            parse("bad id!:AAAA").err(),
+            Some(KeyringError::BadKeyId("bad id!".into()))
+        );
         let entry = Keyring::generate_entry("k1");
         assert_eq!(
             parse(&format!("{entry},{entry}")).err(),
             Some(KeyringError::DuplicateKeyId("k1".into()))
         );
         let debug = format!("{:?}", parse(&entry).expect("valid"));
-        assert!(debug.contains("k1") && !debug.contains(&entry[3..]), "{debug}");
+        assert!(
+            debug.contains("k1") && !debug.contains(&entry[3..]),
+            "{debug}"
+        );
     }
 }

@@ -51,6 +51,9 @@ pub enum Error {
     /// The request conflicts with the current state of the resource.
     #[error("conflict: {0}")]
     Conflict(&'static str),
+    /// amoCRM refused or failed a step of the protocol; the text is safe to show.
+    #[error("amoCRM did not complete the request: {0}")]
+    Upstream(String),
     /// The server is saturated; the caller may retry shortly.
     #[error("busy")]
     Busy,

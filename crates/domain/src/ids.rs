@@ -53,3 +53,15 @@ uuid_id!(
     /// A person who signs in to amolink.
     UserId
 );
+uuid_id!(
+    /// A connected amoCRM / Kommo account of a workspace.
+    ConnectionId
+);
+uuid_id!(
+    /// A connect button of a workspace.
+    ButtonId
+);
+uuid_id!(
+    /// One connect attempt: a view of the hosted connect page and what followed.
+    FlowId
+);

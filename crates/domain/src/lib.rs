@@ -7,9 +7,12 @@
 
 pub mod accounts;
 pub mod clock;
+pub mod connect;
+pub mod connections;
 pub mod crypto;
 pub mod error;
 pub mod ids;
+pub mod key_rotation;
 pub mod ports;
 
 pub use error::{Error, StoreError, ValidationError};

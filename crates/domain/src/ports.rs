@@ -5,10 +5,17 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use amocrm::Platform;
+
 use crate::{
     StoreError,
     accounts::{Email, Member, NewAccount, Role},
-    ids::{UserId, WorkspaceId},
+    connect::{Button, ButtonKey, Flow, FlowOutcome, NewFlow},
+    connections::{
+        ConnectionEvent, ConnectionFilter, ConnectionRecord, ConnectionSummary, NewEvent, Page,
+        PageCursor,
+    },
+    ids::{ConnectionId, FlowId, UserId, WorkspaceId},
 };
 
 /// A user row as needed to check a login.
@@ -24,8 +31,11 @@ pub trait AccountRepository: Send + Sync {
     ///
     /// # Errors
     /// [`StoreError::Duplicate`] when the email is already registered.
-    async fn create_account(&self, account: &NewAccount, at: DateTime<Utc>)
-    -> Result<(), StoreError>;
+    async fn create_account(
+        &self,
+        account: &NewAccount,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
 
     async fn credentials(&self, email: &Email) -> Result<Option<Credentials>, StoreError>;
 
@@ -72,4 +82,110 @@ pub trait SessionRepository: Send + Sync {
     async fn delete_for_user(&self, user: UserId) -> Result<u64, StoreError>;
 
     async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
+}
+
+/// Connect buttons.
+#[async_trait]
+pub trait ButtonRepository: Send + Sync {
+    async fn buttons(&self, workspace: WorkspaceId) -> Result<Vec<Button>, StoreError>;
+
+    /// Public lookup by the key in `/connect/{key}`.
+    async fn button_by_key(&self, key: &ButtonKey) -> Result<Option<Button>, StoreError>;
+
+    async fn insert_button(&self, button: &Button, at: DateTime<Utc>) -> Result<(), StoreError>;
+}
+
+/// Connect flows. The state-changing methods are compare-and-set updates, so concurrent callbacks
+/// and webhook deliveries cannot both win.
+#[async_trait]
+pub trait FlowRepository: Send + Sync {
+    async fn insert_flow(&self, flow: &NewFlow) -> Result<(), StoreError>;
+
+    async fn flow_by_state(&self, state_hash: &str) -> Result<Option<Flow>, StoreError>;
+
+    async fn flow(&self, id: FlowId) -> Result<Option<Flow>, StoreError>;
+
+    /// Stores the client credentials unless the flow already has some, is finished or expired.
+    async fn attach_secrets(
+        &self,
+        id: FlowId,
+        client_id: &str,
+        sealed_secret: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Moves a live `pending` flow to `claimed`; exactly one caller gets `true`.
+    async fn claim_flow(&self, id: FlowId, at: DateTime<Utc>) -> Result<bool, StoreError>;
+
+    /// Ends a flow and erases its sealed secret (the connection holds its own copy).
+    async fn finish_flow(&self, id: FlowId, outcome: &FlowOutcome) -> Result<(), StoreError>;
+
+    /// Deletes flows that expired before `before`, with whatever secret they held.
+    async fn purge_flows(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+}
+
+/// Connections and their event history.
+#[async_trait]
+pub trait ConnectionRepository: Send + Sync {
+    /// The id of the workspace's connection to this amoCRM account, if any.
+    async fn connection_for_account(
+        &self,
+        workspace: WorkspaceId,
+        platform: Platform,
+        account_id: i64,
+    ) -> Result<Option<ConnectionId>, StoreError>;
+
+    /// Inserts the connection, or replaces the credentials and metadata of the existing row with
+    /// this id (keeping its first `connected_at`), and appends `events` — in one transaction.
+    async fn save_connection(
+        &self,
+        record: &ConnectionRecord,
+        events: &[NewEvent],
+    ) -> Result<(), StoreError>;
+
+    async fn list_connections(
+        &self,
+        workspace: WorkspaceId,
+        filter: &ConnectionFilter,
+        after: Option<PageCursor>,
+        limit: u64,
+    ) -> Result<Page<ConnectionSummary>, StoreError>;
+
+    async fn connection(
+        &self,
+        workspace: WorkspaceId,
+        id: ConnectionId,
+    ) -> Result<Option<ConnectionRecord>, StoreError>;
+
+    /// The newest `limit` events, newest first.
+    async fn events(
+        &self,
+        workspace: WorkspaceId,
+        id: ConnectionId,
+        limit: u64,
+    ) -> Result<Vec<ConnectionEvent>, StoreError>;
+
+    /// Marks the connection revoked and erases every ciphertext, unless already revoked.
+    /// Answers whether this call revoked it.
+    async fn revoke(
+        &self,
+        workspace: WorkspaceId,
+        id: ConnectionId,
+        event: &NewEvent,
+    ) -> Result<bool, StoreError>;
+
+    /// Connections of any workspace using this amoCRM client id (for amoCRM's disconnect hook).
+    async fn connections_by_client_id(
+        &self,
+        client_id: &str,
+    ) -> Result<Vec<ConnectionRecord>, StoreError>;
+
+    /// Marks the connection disconnected by amoCRM and erases its tokens, unless it is already
+    /// disconnected or revoked. Answers whether this call changed it.
+    async fn mark_disconnected(
+        &self,
+        workspace: WorkspaceId,
+        id: ConnectionId,
+        event: &NewEvent,
+    ) -> Result<bool, StoreError>;
 }

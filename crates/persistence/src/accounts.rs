@@ -14,7 +14,7 @@ use sea_orm::{
 };
 
 use crate::{
-    Database,
+    Database, buttons,
     database::store_error,
     entities::{users, workspaces},
     time::to_millis,
@@ -47,6 +47,7 @@ impl AccountRepository for Database {
         .exec_without_returning(&txn)
         .await
         .map_err(store_error)?;
+        buttons::insert(&txn, &account.default_button, at).await?;
         txn.commit().await.map_err(store_error)
     }
 
@@ -115,7 +116,8 @@ fn to_member(user: users::Model, workspace: workspaces::Model) -> Result<Member,
 }
 
 fn parse_email(raw: &str) -> Result<Email, StoreError> {
-    Email::parse(raw).map_err(|e| StoreError::Unavailable(anyhow::anyhow!("stored email invalid: {e}")))
+    Email::parse(raw)
+        .map_err(|e| StoreError::Unavailable(anyhow::anyhow!("stored email invalid: {e}")))
 }
 
 fn parse_role(raw: &str) -> Result<Role, StoreError> {

@@ -2,8 +2,12 @@
 //! implementing the domain's port traits with the same queries on both engines.
 
 mod accounts;
+mod buttons;
+mod connections;
 mod database;
 mod entities;
+mod flows;
+mod sealed;
 mod sessions;
 mod time;
 

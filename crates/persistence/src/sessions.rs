@@ -48,8 +48,14 @@ impl SessionRepository for Database {
     ) -> Result<bool, StoreError> {
         let result = web_sessions::Entity::update_many()
             .col_expr(web_sessions::Column::State, Expr::value(state))
-            .col_expr(web_sessions::Column::UserId, Expr::value(user.map(|u| u.as_uuid())))
-            .col_expr(web_sessions::Column::ExpiresAt, Expr::value(to_millis(expires_at)))
+            .col_expr(
+                web_sessions::Column::UserId,
+                Expr::value(user.map(|u| u.as_uuid())),
+            )
+            .col_expr(
+                web_sessions::Column::ExpiresAt,
+                Expr::value(to_millis(expires_at)),
+            )
             .filter(web_sessions::Column::KeyHash.eq(key_hash))
             .exec(&self.conn)
             .await
@@ -63,7 +69,10 @@ impl SessionRepository for Database {
         expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         web_sessions::Entity::update_many()
-            .col_expr(web_sessions::Column::ExpiresAt, Expr::value(to_millis(expires_at)))
+            .col_expr(
+                web_sessions::Column::ExpiresAt,
+                Expr::value(to_millis(expires_at)),
+            )
             .filter(web_sessions::Column::KeyHash.eq(key_hash))
             .exec(&self.conn)
             .await

@@ -35,7 +35,10 @@ mod tests {
             .peer_addr("203.0.113.7:5000".parse().expect("addr"))
             .insert_header(("x-forwarded-for", "198.51.100.1"))
             .to_http_request();
-        assert_eq!(client_ip(&req, &[]), "203.0.113.7".parse::<IpAddr>().expect("ip"));
+        assert_eq!(
+            client_ip(&req, &[]),
+            "203.0.113.7".parse::<IpAddr>().expect("ip")
+        );
     }
 
     #[test]
@@ -45,6 +48,9 @@ mod tests {
             .peer_addr("10.0.0.2:5000".parse().expect("addr"))
             .insert_header(("x-forwarded-for", "1.1.1.1, 198.51.100.1"))
             .to_http_request();
-        assert_eq!(client_ip(&req, &[proxy]), "198.51.100.1".parse::<IpAddr>().expect("ip"));
+        assert_eq!(
+            client_ip(&req, &[proxy]),
+            "198.51.100.1".parse::<IpAddr>().expect("ip")
+        );
     }
 }

@@ -74,7 +74,10 @@ impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
                     && bool::from(expected.as_bytes().ct_eq(form.csrf_token.as_bytes()))
             });
             if !valid {
-                tracing::warn!(event = "csrf_rejected", "form refused: missing or wrong CSRF token");
+                tracing::warn!(
+                    event = "csrf_rejected",
+                    "form refused: missing or wrong CSRF token"
+                );
                 return Err(AppError::Csrf.into());
             }
             Ok(Self(form.fields))

@@ -74,11 +74,9 @@ impl AppError {
                 "Forbidden",
                 "This form has expired or did not come from amolink. Reload the page and try again.",
             ),
-            Self::NotFound | Self::Domain(D::NotFound) => problem(
-                StatusCode::NOT_FOUND,
-                "Not found",
-                "There is nothing here.",
-            ),
+            Self::NotFound | Self::Domain(D::NotFound) => {
+                problem(StatusCode::NOT_FOUND, "Not found", "There is nothing here.")
+            }
             Self::BadRequest(detail) => problem(StatusCode::BAD_REQUEST, "Bad request", detail),
             Self::Domain(D::Invalid(e)) => {
                 problem(StatusCode::BAD_REQUEST, "Invalid input", &e.to_string())
@@ -103,6 +101,9 @@ impl AppError {
             },
             Self::Domain(D::Conflict(what)) | Self::Domain(D::Store(S::Duplicate(what))) => {
                 problem(StatusCode::CONFLICT, "Conflict", what)
+            }
+            Self::Domain(D::Upstream(detail)) => {
+                problem(StatusCode::BAD_GATEWAY, "amoCRM did not cooperate", detail)
             }
             Self::Domain(D::Busy | D::Store(S::Unavailable(_))) => problem(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -183,15 +184,15 @@ impl ResponseError for PageError {
         }
         let problem = self.0.problem();
         self.0.log(problem.status);
-        let body = ErrorPage::from_problem(&problem).render().unwrap_or_else(|_| {
-            // The error page itself failed; a plain sentence is the last resort.
-            problem.detail.clone()
-        });
+        let body = ErrorPage::from_problem(&problem)
+            .render()
+            .unwrap_or_else(|_| {
+                // The error page itself failed; a plain sentence is the last resort.
+                problem.detail.clone()
+            });
         let mut builder = HttpResponse::build(problem.status);
         with_retry_after(&mut builder, &problem);
-        builder
-            .content_type(mime_html())
-            .body(body)
+        builder.content_type(mime_html()).body(body)
     }
 }
 
@@ -270,7 +271,10 @@ mod tests {
         let response = ApiError(error).error_response();
         assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(
-            response.headers().get(header::RETRY_AFTER).and_then(|v| v.to_str().ok()),
+            response
+                .headers()
+                .get(header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok()),
             Some("90")
         );
     }

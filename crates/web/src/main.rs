@@ -1,6 +1,7 @@
 //! The `amolink` command.
 
 use clap::{Parser, Subcommand};
+use secrecy::ExposeSecret as _;
 use web::{
     Application,
     settings::{Settings, Sources},
@@ -8,7 +9,11 @@ use web::{
 };
 
 #[derive(Parser)]
-#[command(name = "amolink", version, about = "amoCRM / Kommo connections as a service")]
+#[command(
+    name = "amolink",
+    version,
+    about = "amoCRM / Kommo connections as a service"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -26,13 +31,34 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:9000")]
         bind: String,
     },
+    /// Manage the master keys that encrypt secrets and tokens at rest.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysAction {
+    /// Print a new random key entry to put first in AMOLINK_MASTER_KEYS.
+    New {
+        /// The key id (letters, digits, `-`, `_`).
+        #[arg(long, default_value = "k2")]
+        id: String,
+    },
+    /// Re-encrypt every stored secret and token under the first (primary) key. Safe to run
+    /// while amolink serves traffic, and to interrupt and run again.
+    Rotate,
 }
 
 fn main() -> std::process::ExitCode {
     // Two rustls providers are linked in this dependency graph; choose one before any TLS use.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("amolink: cannot start the async runtime: {e}");
@@ -49,6 +75,13 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn run(command: Command) -> anyhow::Result<()> {
+    if let Command::Keys {
+        action: KeysAction::New { id },
+    } = &command
+    {
+        println!("{}", domain::crypto::Keyring::generate_entry(id));
+        return Ok(());
+    }
     let settings = Settings::load(&Sources::gather()?)?;
     telemetry::init(&settings.log_filter, settings.log_format);
     match command {
@@ -58,14 +91,42 @@ async fn run(command: Command) -> anyhow::Result<()> {
             app.run_until_stopped().await?;
         }
         Command::Migrate => {
-            use secrecy::ExposeSecret as _;
-            let database = persistence::Database::connect(settings.database_url.expose_secret()).await?;
+            let database =
+                persistence::Database::connect(settings.database_url.expose_secret()).await?;
             database.migrate().await?;
             tracing::info!("migrations applied");
         }
         Command::Sim { bind } => {
-            anyhow::bail!("the simulator is not wired yet (bind {bind})");
+            amocrm_sim::run(&bind, amocrm_sim::SimConfig::default()).await?;
         }
+        Command::Keys {
+            action: KeysAction::Rotate,
+        } => {
+            let database =
+                persistence::Database::connect(settings.database_url.expose_secret()).await?;
+            database.migrate().await?;
+            let keyring = domain::crypto::Keyring::parse(&settings.master_keys)?;
+            let store: std::sync::Arc<dyn domain::key_rotation::SealedValues> =
+                std::sync::Arc::new(database);
+            let report = domain::key_rotation::rotate(&store, &keyring).await?;
+            println!(
+                "re-encrypted {} of {} sealed values under key `{}` ({} changed meanwhile, {} unreadable)",
+                report.resealed,
+                report.examined,
+                keyring.primary_id(),
+                report.changed_meanwhile,
+                report.unreadable
+            );
+            if report.unreadable > 0 {
+                anyhow::bail!(
+                    "{} sealed values could not be opened with the configured keys",
+                    report.unreadable
+                );
+            }
+        }
+        Command::Keys {
+            action: KeysAction::New { .. },
+        } => {}
     }
     Ok(())
 }

@@ -19,7 +19,9 @@ use actix_web::{
 };
 
 /// Latency bucket bounds, in seconds.
-const BUCKETS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+const BUCKETS: [f64; 11] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
 
 #[derive(Debug, Default)]
 struct Histogram {
@@ -72,8 +74,11 @@ impl Metrics {
         let mut out = String::new();
         out.push_str("# HELP amolink_http_requests_total HTTP requests answered.\n");
         out.push_str("# TYPE amolink_http_requests_total counter\n");
-        for ((method, route, status), count) in
-            self.requests.lock().unwrap_or_else(PoisonError::into_inner).iter()
+        for ((method, route, status), count) in self
+            .requests
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
         {
             let _ = writeln!(
                 out,
@@ -81,9 +86,16 @@ impl Metrics {
                 escape(route)
             );
         }
-        out.push_str("# HELP amolink_http_request_duration_seconds Time to answer HTTP requests.\n");
+        out.push_str(
+            "# HELP amolink_http_request_duration_seconds Time to answer HTTP requests.\n",
+        );
         out.push_str("# TYPE amolink_http_request_duration_seconds histogram\n");
-        for (route, histogram) in self.latency.lock().unwrap_or_else(PoisonError::into_inner).iter() {
+        for (route, histogram) in self
+            .latency
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+        {
             let route = escape(route);
             for (bound, count) in BUCKETS.iter().zip(histogram.buckets) {
                 let _ = writeln!(
@@ -125,7 +137,9 @@ pub async fn track(
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let started = Instant::now();
     let method = req.method().to_string();
-    let route = req.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+    let route = req
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
     let metrics = req.app_data::<web::Data<Metrics>>().cloned();
     let res = next.call(req).await?;
     if let Some(metrics) = metrics {

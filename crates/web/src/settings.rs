@@ -89,7 +89,10 @@ impl Sources {
                 toml::from_str(&text).with_context(|| format!("{file} is not valid TOML"))?;
             for (key, value) in table {
                 if !KEYS.contains(&key.as_str()) {
-                    bail!("{file}: unknown setting `{key}` (known: {})", KEYS.join(", "));
+                    bail!(
+                        "{file}: unknown setting `{key}` (known: {})",
+                        KEYS.join(", ")
+                    );
                 }
                 let value = match value {
                     toml::Value::String(s) => s,
@@ -118,7 +121,10 @@ impl Sources {
     }
 
     fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).map(String::as_str).filter(|v| !v.trim().is_empty())
+        self.0
+            .get(key)
+            .map(String::as_str)
+            .filter(|v| !v.trim().is_empty())
     }
 }
 
@@ -139,9 +145,10 @@ impl Settings {
         let public_url = Url::parse(sources.get("public_url").unwrap_or("http://127.0.0.1:8080"))
             .context("AMOLINK_PUBLIC_URL is not a valid URL")?;
         let data_dir = PathBuf::from(sources.get("data_dir").unwrap_or("amolink-data"));
-        let database_url = sources
-            .get("database_url")
-            .map_or_else(|| "sqlite://amolink-data/amolink.db?mode=rwc".to_owned(), str::to_owned);
+        let database_url = sources.get("database_url").map_or_else(
+            || "sqlite://amolink-data/amolink.db?mode=rwc".to_owned(),
+            str::to_owned,
+        );
 
         if production {
             let mut missing = Vec::new();
@@ -210,7 +217,11 @@ impl Settings {
             .split(',')
             .map(str::trim)
             .filter(|s| !s.is_empty())
-            .map(|ip| ip.parse().with_context(|| format!("AMOLINK_TRUSTED_PROXIES: `{ip}` is not an IP address")))
+            .map(|ip| {
+                ip.parse().with_context(|| {
+                    format!("AMOLINK_TRUSTED_PROXIES: `{ip}` is not an IP address")
+                })
+            })
             .collect::<anyhow::Result<_>>()?;
 
         Ok(Self {
@@ -292,7 +303,11 @@ mod tests {
     fn dev_sources(dir: &Path, extra: &[(&str, &str)]) -> Sources {
         let dir = dir.to_string_lossy().into_owned();
         let mut pairs = vec![("data_dir".to_owned(), dir)];
-        pairs.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        pairs.extend(
+            extra
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
         Sources(pairs.into_iter().collect())
     }
 
@@ -315,15 +330,18 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;
-            let mode = fs::metadata(dir.join("master.keys")).expect("exists").permissions().mode();
+            let mode = fs::metadata(dir.join("master.keys"))
+                .expect("exists")
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
     }
 
     #[test]
     fn production_names_every_missing_setting() {
-        let error = Settings::load(&Sources::from_pairs([("env", "production")]))
-            .expect_err("must refuse");
+        let error =
+            Settings::load(&Sources::from_pairs([("env", "production")])).expect_err("must refuse");
         let message = format!("{error:#}");
         assert!(message.contains("AMOLINK_MASTER_KEYS"), "{message}");
         assert!(message.contains("AMOLINK_SESSION_KEY"), "{message}");

@@ -10,23 +10,27 @@ use actix_web::{
     middleware::from_fn,
     web,
 };
+use amocrm::{AmoClient, ClientSettings, DomainAllowList};
 use anyhow::Context as _;
 use base64::{Engine as _, engine::general_purpose::STANDARD};
 use domain::{
     accounts::{Accounts, HashingPolicy, LoginThrottle, PasswordHasher, ThrottlePolicy},
     clock::{Clock, SystemClock},
+    connect::{ConnectDeps, ConnectService, ConnectUrls, FlowSettings},
+    connections::Connections,
+    crypto::Keyring,
 };
 use persistence::Database;
 use secrecy::ExposeSecret as _;
 use tracing_actix_web::TracingLogger;
 
 use crate::{
-    error::{AppError, ApiError, PageError},
+    error::{ApiError, AppError, PageError},
     metrics::{self, Metrics},
     routes, security_headers,
     session::{DatabaseSessionStore, Timeouts},
     settings::Settings,
-    state::AppState,
+    state::{AppState, ButtonScripts},
     telemetry::AccessLog,
 };
 
@@ -36,6 +40,9 @@ pub struct Overrides {
     pub clock: Arc<dyn Clock>,
     pub session_timeouts: Timeouts,
     pub throttle: ThrottlePolicy,
+    pub flows: FlowSettings,
+    /// The simulator to mount in demo mode (tests pass their own to inspect it).
+    pub simulator: Option<amocrm_sim::Sim>,
 }
 
 impl Default for Overrides {
@@ -44,6 +51,8 @@ impl Default for Overrides {
             clock: Arc::new(SystemClock),
             session_timeouts: Timeouts::default(),
             throttle: ThrottlePolicy::default(),
+            flows: FlowSettings::default(),
+            simulator: None,
         }
     }
 }
@@ -115,6 +124,34 @@ fn serve(
         .context("AMOLINK_SESSION_KEY is not valid base64")?;
     let session_key = Key::try_from(session_key.as_slice())
         .map_err(|_| anyhow::anyhow!("AMOLINK_SESSION_KEY must hold at least 64 bytes"))?;
+    let keyring = Arc::new(Keyring::parse(&settings.master_keys).context("AMOLINK_MASTER_KEYS")?);
+    let allowed_domains: DomainAllowList = settings
+        .account_domains
+        .parse()
+        .map_err(|e| anyhow::anyhow!("AMOLINK_ACCOUNT_DOMAINS: {e}"))?;
+    let own_origin = url::Url::parse(&format!("http://{}", listener.local_addr()?))?;
+    let simulator = settings.demo.then(|| {
+        overrides
+            .simulator
+            .clone()
+            .unwrap_or_else(|| amocrm_sim::Sim::new(amocrm_sim::SimConfig::default()))
+    });
+    // In demo mode amoCRM is the simulator mounted in this very server.
+    let amocrm_base = settings
+        .amocrm_base_url
+        .clone()
+        .or_else(|| simulator.as_ref().map(|_| own_origin.clone()));
+    let amocrm = AmoClient::new(ClientSettings {
+        base_url_override: amocrm_base,
+        account_domains: allowed_domains.clone(),
+        ..ClientSettings::default()
+    })
+    .map_err(|e| anyhow::anyhow!("cannot build the amoCRM client: {e}"))?;
+    let public = settings.public_base().to_owned();
+    let button_scripts = match &simulator {
+        Some(sim) => ButtonScripts::Simulator(format!("{public}{}", sim.config().browser_prefix)),
+        None => ButtonScripts::Official,
+    };
     let production = settings.is_production();
     let hsts = settings.public_url.scheme() == "https";
     let database = Arc::new(database);
@@ -123,27 +160,55 @@ fn serve(
         HashingPolicy::default(),
         std::thread::available_parallelism().map_or(2, usize::from),
     );
+    let default_logo = url::Url::parse(&format!("{public}/static/logo.png"))?;
     let accounts = Accounts::new(
         database.clone(),
         hasher,
         Arc::new(LoginThrottle::new(overrides.throttle)),
         clock.clone(),
+        default_logo.clone(),
     );
+    let connect = ConnectService::new(ConnectDeps {
+        buttons: database.clone(),
+        flows: database.clone(),
+        connections: database.clone(),
+        keyring: keyring.clone(),
+        amocrm,
+        allowed_domains,
+        urls: ConnectUrls {
+            redirect_uri: format!("{public}/amocrm/callback"),
+            secrets_uri: format!("{public}/amocrm/secrets"),
+            default_logo,
+        },
+        settings: overrides.flows,
+        clock: clock.clone(),
+    });
+    let connections = Connections::new(database.clone(), keyring, clock.clone());
     let metrics = web::Data::new(Metrics::default());
     let state = web::Data::new(AppState {
         settings: Arc::new(settings),
         accounts,
+        connect,
+        connections,
         health: database.clone(),
         clock: clock.clone(),
         metrics: metrics.clone().into_inner(),
         session_timeouts: overrides.session_timeouts,
+        button_scripts,
     });
     let sessions = DatabaseSessionStore::new(database, clock);
     let absolute = overrides.session_timeouts.absolute;
 
     let server = HttpServer::new(move || {
         let session = SessionMiddleware::builder(sessions.clone(), session_key.clone())
-            .cookie_name(if production { "__Host-sid" } else { "amolink_sid" }.to_owned())
+            .cookie_name(
+                if production {
+                    "__Host-sid"
+                } else {
+                    "amolink_sid"
+                }
+                .to_owned(),
+            )
             .cookie_secure(production)
             .cookie_http_only(true)
             .cookie_same_site(SameSite::Lax)
@@ -154,13 +219,21 @@ fn serve(
                 ),
             ))
             .build();
+        let simulator = simulator.clone();
         App::new()
+            .configure(move |cfg| {
+                if let Some(sim) = simulator {
+                    amocrm_sim::configure(sim)(cfg);
+                }
+            })
             .app_data(state.clone())
             .app_data(metrics.clone())
             .app_data(web::FormConfig::default().limit(16 * 1024))
             .app_data(web::JsonConfig::default().limit(64 * 1024))
             .wrap(session)
-            .wrap(from_fn(move |req, next| security_headers::add(hsts, req, next)))
+            .wrap(from_fn(move |req, next| {
+                security_headers::add(hsts, req, next)
+            }))
             .wrap(from_fn(metrics::track))
             .wrap(TracingLogger::<AccessLog>::new())
             .configure(routes::configure)

@@ -2,18 +2,33 @@
 
 use std::sync::Arc;
 
-use domain::{accounts::Accounts, clock::Clock, ports::AccountRepository};
+use domain::{
+    accounts::Accounts, clock::Clock, connect::ConnectService, connections::Connections,
+    ports::AccountRepository,
+};
 
 use crate::{metrics::Metrics, session::Timeouts, settings::Settings};
+
+/// Where the hosted connect page loads amoCRM's button script from.
+#[derive(Debug, Clone)]
+pub enum ButtonScripts {
+    /// `https://www.amocrm.ru/auth/button.min.js` and Kommo's equivalent.
+    Official,
+    /// The simulator mounted in demo mode, under this URL prefix.
+    Simulator(String),
+}
 
 /// Everything handlers need, cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
     pub settings: Arc<Settings>,
     pub accounts: Accounts,
+    pub connect: ConnectService,
+    pub connections: Connections,
     /// For readiness checks.
     pub health: Arc<dyn AccountRepository>,
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
     pub session_timeouts: Timeouts,
+    pub button_scripts: ButtonScripts,
 }

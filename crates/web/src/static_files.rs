@@ -23,6 +23,16 @@ const ASSETS: &[Asset] = &[
         body: include_bytes!("../../../static/app.js"),
     },
     Asset {
+        name: "connect-done.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../../static/connect-done.js"),
+    },
+    Asset {
+        name: "logo.png",
+        content_type: "image/png",
+        body: include_bytes!("../../../static/logo.png"),
+    },
+    Asset {
         name: "favicon.svg",
         content_type: "image/svg+xml",
         body: include_bytes!("../../../static/favicon.svg"),

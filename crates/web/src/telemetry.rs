@@ -22,7 +22,12 @@ pub fn init(filter: &str, format: LogFormat) {
     let registry = tracing_subscriber::registry().with(filter);
     let _ = match format {
         LogFormat::Json => registry
-            .with(fmt::layer().json().flatten_event(true).with_current_span(false))
+            .with(
+                fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(false),
+            )
             .try_init(),
         LogFormat::Pretty => registry.with(fmt::layer().compact()).try_init(),
     };
@@ -55,12 +60,20 @@ impl RootSpanBuilder for AccessLog {
         let (status, elapsed) = match outcome {
             Ok(res) => (
                 res.status().as_u16(),
-                res.request().extensions().get::<Started>().map(|s| s.0.elapsed()),
+                res.request()
+                    .extensions()
+                    .get::<Started>()
+                    .map(|s| s.0.elapsed()),
             ),
             Err(e) => (e.as_response_error().status_code().as_u16(), None),
         };
         span.record("status", status);
         let millis = elapsed.map_or(0, |d| d.as_millis());
-        span.in_scope(|| tracing::info!(elapsed_ms = u64::try_from(millis).unwrap_or(u64::MAX), "request served"));
+        span.in_scope(|| {
+            tracing::info!(
+                elapsed_ms = u64::try_from(millis).unwrap_or(u64::MAX),
+                "request served"
+            )
+        });
     }
 }

@@ -41,12 +41,15 @@ fn with_no_settings_it_serves_the_landing_page_on_port_8080() {
     let started = Instant::now();
     let body = runtime.block_on(async {
         loop {
-            if let Ok(res) = reqwest::get("http://127.0.0.1:8080/").await {
-                if res.status() == 200 {
-                    break res.text().await.unwrap();
-                }
+            if let Ok(res) = reqwest::get("http://127.0.0.1:8080/").await
+                && res.status() == 200
+            {
+                break res.text().await.unwrap();
             }
-            assert!(started.elapsed() < Duration::from_secs(30), "no answer on :8080");
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "no answer on :8080"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     });
@@ -54,8 +57,14 @@ fn with_no_settings_it_serves_the_landing_page_on_port_8080() {
     let _ = child.wait();
     assert!(body.contains("amolink"));
     assert!(body.contains("/signup"));
-    assert!(dir.join("amolink-data/amolink.db").exists(), "SQLite file under amolink-data/");
-    assert!(dir.join("amolink-data/master.keys").exists(), "development key generated");
+    assert!(
+        dir.join("amolink-data/amolink.db").exists(),
+        "SQLite file under amolink-data/"
+    );
+    assert!(
+        dir.join("amolink-data/master.keys").exists(),
+        "development key generated"
+    );
 }
 
 #[test]
@@ -68,6 +77,12 @@ fn production_without_master_keys_refuses_to_start_and_says_why() {
         .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("AMOLINK_MASTER_KEYS is not set"), "{stderr}");
-    assert!(stderr.contains("AMOLINK_SESSION_KEY is not set"), "{stderr}");
+    assert!(
+        stderr.contains("AMOLINK_MASTER_KEYS is not set"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("AMOLINK_SESSION_KEY is not set"),
+        "{stderr}"
+    );
 }

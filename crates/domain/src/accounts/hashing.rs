@@ -58,7 +58,8 @@ impl PasswordHasher {
     pub async fn hash(&self, password: &Password) -> Result<String, Error> {
         let password = password.clone();
         let policy = self.policy;
-        self.run_blocking(move || hash_now(policy, password.expose())).await
+        self.run_blocking(move || hash_now(policy, password.expose()))
+            .await
     }
 
     /// Verifies `password` against `stored`, or against a dummy hash when there is no user, so
@@ -137,24 +138,51 @@ mod tests {
     #[tokio::test]
     async fn hashes_are_argon2id_at_the_policy_minimum() {
         let hasher = PasswordHasher::new(HashingPolicy::default(), 2);
-        let hash = hasher.hash(&password("a long passphrase")).await.expect("hash");
-        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
+        let hash = hasher
+            .hash(&password("a long passphrase"))
+            .await
+            .expect("hash");
+        assert!(
+            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hash}"
+        );
         assert!(!hasher.needs_rehash(&hash));
     }
 
     #[tokio::test]
     async fn verifies_the_right_password_only() {
         let hasher = PasswordHasher::new(HashingPolicy::default(), 2);
-        let hash = hasher.hash(&password("right password")).await.expect("hash");
-        assert!(hasher.verify(&password("right password"), Some(hash.clone())).await.expect("ok"));
-        assert!(!hasher.verify(&password("wrong password"), Some(hash)).await.expect("ok"));
-        assert!(!hasher.verify(&password("right password"), None).await.expect("ok"));
+        let hash = hasher
+            .hash(&password("right password"))
+            .await
+            .expect("hash");
+        assert!(
+            hasher
+                .verify(&password("right password"), Some(hash.clone()))
+                .await
+                .expect("ok")
+        );
+        assert!(
+            !hasher
+                .verify(&password("wrong password"), Some(hash))
+                .await
+                .expect("ok")
+        );
+        assert!(
+            !hasher
+                .verify(&password("right password"), None)
+                .await
+                .expect("ok")
+        );
     }
 
     #[tokio::test]
     async fn weaker_hashes_need_a_rehash_when_the_policy_rises() {
         let weak = PasswordHasher::new(HashingPolicy::default(), 1);
-        let hash = weak.hash(&password("a long passphrase")).await.expect("hash");
+        let hash = weak
+            .hash(&password("a long passphrase"))
+            .await
+            .expect("hash");
         let stronger = PasswordHasher::new(
             HashingPolicy {
                 memory_kib: 19_456,

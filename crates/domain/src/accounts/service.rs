@@ -1,10 +1,13 @@
 use std::{fmt, net::IpAddr, str::FromStr, sync::Arc};
 
 use super::{Email, LoginThrottle, Password, PasswordHasher, WorkspaceName};
+use url::Url;
+
 use crate::{
     Error, StoreError, ValidationError,
     clock::Clock,
-    ids::{UserId, WorkspaceId},
+    connect::{Button, ButtonKey, ButtonSettings},
+    ids::{ButtonId, UserId, WorkspaceId},
     ports::AccountRepository,
 };
 
@@ -92,7 +95,7 @@ impl SignUpForm {
     }
 }
 
-/// A workspace and its owner, ready to store.
+/// A workspace, its owner and its first connect button, ready to store together.
 #[derive(Debug, Clone)]
 pub struct NewAccount {
     pub workspace_id: WorkspaceId,
@@ -100,6 +103,7 @@ pub struct NewAccount {
     pub user_id: UserId,
     pub email: Email,
     pub password_hash: String,
+    pub default_button: Button,
 }
 
 /// Sign-up and log-in.
@@ -109,6 +113,8 @@ pub struct Accounts {
     hasher: PasswordHasher,
     throttle: Arc<LoginThrottle>,
     clock: Arc<dyn Clock>,
+    /// The logo of the connect button every new workspace starts with.
+    default_logo: Url,
 }
 
 impl Accounts {
@@ -118,30 +124,46 @@ impl Accounts {
         hasher: PasswordHasher,
         throttle: Arc<LoginThrottle>,
         clock: Arc<dyn Clock>,
+        default_logo: Url,
     ) -> Self {
         Self {
             repo,
             hasher,
             throttle,
             clock,
+            default_logo,
         }
     }
 
-    /// Creates a workspace whose first user is its owner.
+    /// Creates a workspace whose first user is its owner, with a default connect button.
     ///
     /// # Errors
     /// [`Error::SignupRefused`] when the email is taken; storage failures.
     #[tracing::instrument(skip_all, fields(workspace_id))]
     pub async fn sign_up(&self, form: SignUpForm) -> Result<Member, Error> {
         let password_hash = self.hasher.hash(&form.password).await?;
+        let workspace_id = WorkspaceId::random();
+        let default_button = Button {
+            id: ButtonId::random(),
+            workspace: workspace_id,
+            key: ButtonKey::mint(),
+            settings: ButtonSettings::default_for(
+                form.workspace.as_str(),
+                self.default_logo.clone(),
+            ),
+        };
         let account = NewAccount {
-            workspace_id: WorkspaceId::random(),
+            workspace_id,
             workspace_name: form.workspace,
             user_id: UserId::random(),
             email: form.email,
             password_hash,
+            default_button,
         };
-        tracing::Span::current().record("workspace_id", tracing::field::display(account.workspace_id));
+        tracing::Span::current().record(
+            "workspace_id",
+            tracing::field::display(account.workspace_id),
+        );
         match self.repo.create_account(&account, self.clock.now()).await {
             Ok(()) => {}
             Err(StoreError::Duplicate(_)) => return Err(Error::SignupRefused),

@@ -126,11 +126,17 @@ mod tests {
     fn the_eleventh_attempt_on_one_account_is_refused() {
         let throttle = LoginThrottle::new(ThrottlePolicy::default());
         for attempt in 1..=10 {
-            assert!(throttle.check("ann@example.com", HOME).is_none(), "attempt {attempt}");
+            assert!(
+                throttle.check("ann@example.com", HOME).is_none(),
+                "attempt {attempt}"
+            );
             throttle.record_failure("ann@example.com", HOME);
         }
         assert!(throttle.check("ann@example.com", HOME).is_some());
-        assert!(throttle.check("bob@example.com", HOME).is_none(), "others unaffected");
+        assert!(
+            throttle.check("bob@example.com", HOME).is_none(),
+            "others unaffected"
+        );
     }
 
     #[test]
@@ -139,7 +145,11 @@ mod tests {
         for n in 0..10u8 {
             throttle.record_failure("ann@example.com", IpAddr::from([10, 0, 0, n]));
         }
-        assert!(throttle.check("ann@example.com", IpAddr::from([10, 9, 9, 9])).is_some());
+        assert!(
+            throttle
+                .check("ann@example.com", IpAddr::from([10, 9, 9, 9]))
+                .is_some()
+        );
     }
 
     #[test]

@@ -55,13 +55,16 @@ async fn signup_form(who: Option<SignedIn>, session: Session) -> Result<HttpResp
     if who.is_some() {
         return Ok(see_other("/dashboard"));
     }
-    render(StatusCode::OK, &SignupPage {
-        chrome: Chrome::anonymous(),
-        csrf_token: csrf::token(&session)?,
-        email: String::new(),
-        workspace: String::new(),
-        errors: Vec::new(),
-    })
+    render(
+        StatusCode::OK,
+        &SignupPage {
+            chrome: Chrome::anonymous(),
+            csrf_token: csrf::token(&session)?,
+            email: String::new(),
+            workspace: String::new(),
+            errors: Vec::new(),
+        },
+    )
 }
 
 /// `POST /signup`: creates the workspace and signs its owner in.
@@ -70,15 +73,19 @@ async fn signup(
     session: Session,
     CsrfForm(form): CsrfForm<SignupFields>,
 ) -> Result<HttpResponse, PageError> {
-    let again = |status, errors: Vec<String>, session: &Session| -> Result<HttpResponse, PageError> {
-        render(status, &SignupPage {
-            chrome: Chrome::anonymous(),
-            csrf_token: csrf::token(session)?,
-            email: form.email.clone(),
-            workspace: form.workspace.clone(),
-            errors,
-        })
-    };
+    let again =
+        |status, errors: Vec<String>, session: &Session| -> Result<HttpResponse, PageError> {
+            render(
+                status,
+                &SignupPage {
+                    chrome: Chrome::anonymous(),
+                    csrf_token: csrf::token(session)?,
+                    email: form.email.clone(),
+                    workspace: form.workspace.clone(),
+                    errors,
+                },
+            )
+        };
     let parsed = match SignUpForm::parse(&form.email, form.password.clone(), &form.workspace) {
         Ok(parsed) => parsed,
         Err(errors) => return again(StatusCode::BAD_REQUEST, messages(&errors), &session),
@@ -101,12 +108,15 @@ async fn login_form(who: Option<SignedIn>, session: Session) -> Result<HttpRespo
     if who.is_some() {
         return Ok(see_other("/dashboard"));
     }
-    render(StatusCode::OK, &LoginPage {
-        chrome: Chrome::anonymous(),
-        csrf_token: csrf::token(&session)?,
-        email: String::new(),
-        errors: Vec::new(),
-    })
+    render(
+        StatusCode::OK,
+        &LoginPage {
+            chrome: Chrome::anonymous(),
+            csrf_token: csrf::token(&session)?,
+            email: String::new(),
+            errors: Vec::new(),
+        },
+    )
 }
 
 /// `POST /login`: a fresh session on success; the same generic answer for every failure.
@@ -128,12 +138,15 @@ async fn login(
         }
         Err(e @ (DomainError::InvalidCredentials | DomainError::Throttled { .. })) => {
             let problem = AppError::from(e).problem();
-            let mut response = render(problem.status, &LoginPage {
-                chrome: Chrome::anonymous(),
-                csrf_token: csrf::token(&session)?,
-                email: form.email,
-                errors: vec![problem.detail.clone()],
-            })?;
+            let mut response = render(
+                problem.status,
+                &LoginPage {
+                    chrome: Chrome::anonymous(),
+                    csrf_token: csrf::token(&session)?,
+                    email: form.email,
+                    errors: vec![problem.detail.clone()],
+                },
+            )?;
             if let Some(wait) = problem.retry_after {
                 response.headers_mut().insert(
                     actix_web::http::header::RETRY_AFTER,

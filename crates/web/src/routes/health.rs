@@ -19,7 +19,9 @@ async fn healthz() -> HttpResponse {
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let check = tokio::time::timeout(std::time::Duration::from_secs(2), state.health.ping()).await;
     match check {
-        Ok(Ok(())) => HttpResponse::Ok().json(serde_json::json!({ "status": "ready", "database": "ok" })),
+        Ok(Ok(())) => {
+            HttpResponse::Ok().json(serde_json::json!({ "status": "ready", "database": "ok" }))
+        }
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "readiness check failed");
             not_ready()

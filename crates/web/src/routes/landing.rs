@@ -16,7 +16,10 @@ async fn landing(who: Option<SignedIn>) -> Result<HttpResponse, PageError> {
     if who.is_some() {
         return Ok(see_other("/dashboard"));
     }
-    render(StatusCode::OK, &LandingPage {
-        chrome: Chrome::anonymous(),
-    })
+    render(
+        StatusCode::OK,
+        &LandingPage {
+            chrome: Chrome::anonymous(),
+        },
+    )
 }

@@ -1,6 +1,9 @@
 //! The route table. Each module registers its own routes; this is the only place they meet.
 
+mod amocrm;
 mod auth;
+mod connect;
+mod connections;
 mod dashboard;
 mod health;
 mod landing;
@@ -14,6 +17,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(landing::routes)
         .configure(auth::routes)
         .configure(dashboard::routes)
+        .configure(connections::routes)
+        .configure(connect::routes)
+        .configure(amocrm::routes)
         .configure(health::routes)
         .route("/static/{name}", web::get().to(static_files::serve));
 }

@@ -72,7 +72,12 @@ impl SessionStore for DatabaseSessionStore {
         let state = encode(&session_state).map_err(SaveError::Serialization)?;
         let key = generate_session_key();
         self.repo
-            .insert(&key_hash(&key), &state, user_of(&session_state), self.expiry(ttl))
+            .insert(
+                &key_hash(&key),
+                &state,
+                user_of(&session_state),
+                self.expiry(ttl),
+            )
             .await
             .map_err(|e| SaveError::Other(e.into()))?;
         Ok(key)

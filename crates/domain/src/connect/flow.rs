@@ -1,0 +1,118 @@
+//! One connect attempt, from the hosted page view to a connection (or a failure).
+
+use std::str::FromStr;
+
+use amocrm::Platform;
+use chrono::{DateTime, Utc};
+use secrecy::SecretString;
+
+use crate::{
+    ValidationError,
+    ids::{ButtonId, ConnectionId, FlowId, WorkspaceId},
+};
+
+/// Where a flow stands.
+///
+/// `pending → claimed → completed`, or `→ failed`. The secrets webhook may arrive before or after
+/// the callback claims the flow; it only fills in the client credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowStatus {
+    /// Waiting for the browser to come back from amoCRM.
+    Pending,
+    /// A callback took the flow and is exchanging its code; no other callback can.
+    Claimed,
+    Completed,
+    Failed,
+}
+
+impl FlowStatus {
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Claimed => "claimed",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+impl FromStr for FlowStatus {
+    type Err = ValidationError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "pending" => Ok(Self::Pending),
+            "claimed" => Ok(Self::Claimed),
+            "completed" => Ok(Self::Completed),
+            "failed" => Ok(Self::Failed),
+            _ => Err(ValidationError::new("status", "unknown flow status")),
+        }
+    }
+}
+
+/// A flow to store when the hosted page is viewed.
+#[derive(Debug, Clone)]
+pub struct NewFlow {
+    pub id: FlowId,
+    pub workspace: WorkspaceId,
+    pub button: ButtonId,
+    pub platform: Platform,
+    pub state_hash: String,
+    pub binding_hash: String,
+    pub end_user_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A stored flow.
+#[derive(Debug, Clone)]
+pub struct Flow {
+    pub id: FlowId,
+    pub workspace: WorkspaceId,
+    pub button: ButtonId,
+    pub platform: Platform,
+    pub binding_hash: String,
+    pub status: FlowStatus,
+    pub client_id: Option<String>,
+    /// Sealed for `(workspace, flow id, "connect_flows.client_secret")`.
+    pub client_secret: Option<String>,
+    pub secrets_at: Option<DateTime<Utc>>,
+    pub connection: Option<ConnectionId>,
+    pub failure: Option<String>,
+    pub end_user_id: Option<String>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// How a claimed flow ended.
+#[derive(Debug, Clone)]
+pub enum FlowOutcome {
+    Completed(ConnectionId),
+    Failed(&'static str),
+}
+
+/// amoCRM's POST to the secrets URL, as received (JSON or form).
+#[derive(Debug)]
+pub struct SecretsDelivery {
+    pub client_id: String,
+    pub client_secret: SecretString,
+    pub state: String,
+}
+
+/// Whether a secrets delivery was new or a repeat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretsReceipt {
+    Stored,
+    /// The same delivery again: accepted, nothing changed.
+    Duplicate,
+}
+
+/// amoCRM's redirect back to us.
+#[derive(Debug, Default)]
+pub struct Callback {
+    pub code: Option<SecretString>,
+    pub referer: Option<String>,
+    pub state: Option<String>,
+    pub client_id: Option<String>,
+    pub error: Option<String>,
+}

@@ -1,0 +1,12 @@
+//! The connect flow: a button → amoCRM's consent → the secrets webhook → the redirect with a code
+//! → a stored, encrypted connection.
+
+mod button;
+mod flow;
+mod service;
+mod tokens;
+
+pub use button::{Button, ButtonColor, ButtonInput, ButtonKey, ButtonMode, ButtonSettings, Scope};
+pub use flow::{Callback, Flow, FlowOutcome, FlowStatus, NewFlow, SecretsDelivery, SecretsReceipt};
+pub use service::{ConnectDeps, ConnectService, ConnectUrls, Connected, FlowSettings, StartedFlow};
+pub use tokens::{OneTimeToken, hash_token};

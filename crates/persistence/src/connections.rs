@@ -1,0 +1,374 @@
+//! Connections and their event history. Every query is filtered by the workspace id it is given,
+//! except the disconnect-hook lookup by amoCRM client id, which by nature crosses tenants.
+
+use amocrm::Platform;
+use async_trait::async_trait;
+use domain::{
+    StoreError,
+    connections::{
+        ConnectionEvent, ConnectionFilter, ConnectionRecord, ConnectionStatus, ConnectionSummary,
+        NewEvent, Page, PageCursor,
+    },
+    ids::{ConnectionId, WorkspaceId},
+    ports::ConnectionRepository,
+};
+use sea_orm::{
+    ActiveValue::{NotSet, Set},
+    ColumnTrait as _, Condition, ConnectionTrait, EntityTrait as _, QueryFilter as _,
+    QueryOrder as _, QuerySelect as _, TransactionTrait as _,
+    sea_query::{Expr, ExprTrait as _, LikeExpr},
+};
+
+use crate::{
+    Database,
+    database::store_error,
+    entities::{
+        connection_events,
+        connections::{self, Column},
+    },
+    time::{from_millis, to_millis},
+};
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Unavailable(anyhow::anyhow!("stored connection has an invalid {what}"))
+}
+
+fn to_record(row: connections::Model) -> Result<ConnectionRecord, StoreError> {
+    Ok(ConnectionRecord {
+        id: ConnectionId::from_uuid(row.id),
+        workspace: WorkspaceId::from_uuid(row.workspace_id),
+        platform: row.platform.parse().map_err(|_| corrupt("platform"))?,
+        account_id: row.account_id,
+        account_name: row.account_name,
+        host: row.host,
+        api_domain: row.api_domain,
+        client_id: row.client_id,
+        client_secret: row.client_secret,
+        access_token: row.access_token,
+        refresh_token: row.refresh_token,
+        access_expires_at: row.access_expires_at.map(from_millis),
+        status: row.status.parse().map_err(|_| corrupt("status"))?,
+        status_reason: row.status_reason,
+        status_at: from_millis(row.status_at),
+        connected_at: from_millis(row.connected_at),
+        last_refresh_at: row.last_refresh_at.map(from_millis),
+        last_error: row.last_error,
+        end_user_id: row.end_user_id,
+    })
+}
+
+fn search_text(record: &ConnectionRecord) -> String {
+    format!("{} {}", record.account_name, record.host).to_lowercase()
+}
+
+/// Escapes `%`, `_` and `\` so user input matches literally inside a LIKE pattern.
+fn like_literal(raw: &str) -> String {
+    let mut escaped = String::with_capacity(raw.len());
+    for c in raw.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+async fn insert_events(
+    db: &impl ConnectionTrait,
+    workspace: WorkspaceId,
+    connection: ConnectionId,
+    events: &[NewEvent],
+) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    connection_events::Entity::insert_many(events.iter().map(|event| {
+        connection_events::ActiveModel {
+            id: Set(uuid::Uuid::new_v4()),
+            connection_id: Set(connection.as_uuid()),
+            workspace_id: Set(workspace.as_uuid()),
+            kind: Set(event.kind.as_str().to_owned()),
+            actor: Set(event.actor.to_string()),
+            detail: Set(event.detail.clone()),
+            at: Set(to_millis(event.at)),
+        }
+    }))
+    .exec_without_returning(db)
+    .await
+    .map_err(store_error)?;
+    Ok(())
+}
+
+/// Applies a status change with erasure to one row, then records `event` if the row changed.
+async fn transition(
+    db: &Database,
+    workspace: WorkspaceId,
+    id: ConnectionId,
+    status: ConnectionStatus,
+    erase_client_secret: bool,
+    unless: &[ConnectionStatus],
+    event: &NewEvent,
+) -> Result<bool, StoreError> {
+    let txn = db.conn.begin().await.map_err(store_error)?;
+    let none = || Expr::value(Option::<String>::None);
+    let mut update = connections::Entity::update_many()
+        .col_expr(Column::Status, Expr::value(status.as_str()))
+        .col_expr(Column::StatusAt, Expr::value(to_millis(event.at)))
+        .col_expr(Column::StatusReason, Expr::value(event.detail.clone()))
+        .col_expr(Column::AccessToken, none())
+        .col_expr(Column::RefreshToken, none())
+        .col_expr(Column::AccessExpiresAt, Expr::value(Option::<i64>::None))
+        .col_expr(Column::NextRefreshAt, Expr::value(Option::<i64>::None))
+        .col_expr(Column::LeaseOwner, none())
+        .col_expr(Column::LeaseUntil, Expr::value(Option::<i64>::None))
+        .col_expr(Column::UpdatedAt, Expr::value(to_millis(event.at)));
+    if erase_client_secret {
+        update = update.col_expr(Column::ClientSecret, none());
+    }
+    let result = update
+        .filter(Column::WorkspaceId.eq(workspace.as_uuid()))
+        .filter(Column::Id.eq(id.as_uuid()))
+        .filter(Column::Status.is_not_in(unless.iter().map(|s| s.as_str())))
+        .exec(&txn)
+        .await
+        .map_err(store_error)?;
+    let changed = result.rows_affected == 1;
+    if changed {
+        insert_events(&txn, workspace, id, std::slice::from_ref(event)).await?;
+    }
+    txn.commit().await.map_err(store_error)?;
+    Ok(changed)
+}
+
+#[async_trait]
+impl ConnectionRepository for Database {
+    async fn connection_for_account(
+        &self,
+        workspace: WorkspaceId,
+        platform: Platform,
+        account_id: i64,
+    ) -> Result<Option<ConnectionId>, StoreError> {
+        let row = connections::Entity::find()
+            .select_only()
+            .column(Column::Id)
+            .filter(Column::WorkspaceId.eq(workspace.as_uuid()))
+            .filter(Column::Platform.eq(platform.to_string()))
+            .filter(Column::AccountId.eq(account_id))
+            .into_tuple::<uuid::Uuid>()
+            .one(&self.conn)
+            .await
+            .map_err(store_error)?;
+        Ok(row.map(ConnectionId::from_uuid))
+    }
+
+    async fn save_connection(
+        &self,
+        record: &ConnectionRecord,
+        events: &[NewEvent],
+    ) -> Result<(), StoreError> {
+        let txn = self.conn.begin().await.map_err(store_error)?;
+        let exists = connections::Entity::find_by_id(record.id.as_uuid())
+            .filter(Column::WorkspaceId.eq(record.workspace.as_uuid()))
+            .one(&txn)
+            .await
+            .map_err(store_error)?
+            .is_some();
+        let model = connections::ActiveModel {
+            id: Set(record.id.as_uuid()),
+            workspace_id: Set(record.workspace.as_uuid()),
+            platform: Set(record.platform.to_string()),
+            account_id: Set(record.account_id),
+            account_name: Set(record.account_name.clone()),
+            host: Set(record.host.clone()),
+            search_text: Set(search_text(record)),
+            api_domain: Set(record.api_domain.clone()),
+            client_id: Set(record.client_id.clone()),
+            client_secret: Set(record.client_secret.clone()),
+            access_token: Set(record.access_token.clone()),
+            refresh_token: Set(record.refresh_token.clone()),
+            access_expires_at: Set(record.access_expires_at.map(to_millis)),
+            status: Set(record.status.as_str().to_owned()),
+            status_reason: Set(record.status_reason.clone()),
+            status_at: Set(to_millis(record.status_at)),
+            connected_at: if exists {
+                NotSet
+            } else {
+                Set(to_millis(record.connected_at))
+            },
+            last_refresh_at: Set(record.last_refresh_at.map(to_millis)),
+            last_error: Set(record.last_error.clone()),
+            refresh_failures: Set(0),
+            next_refresh_at: Set(None),
+            lease_owner: Set(None),
+            lease_until: Set(None),
+            end_user_id: Set(record.end_user_id.clone()),
+            metadata: NotSet,
+            updated_at: Set(to_millis(record.status_at)),
+        };
+        if exists {
+            connections::Entity::update(model)
+                .exec(&txn)
+                .await
+                .map_err(store_error)?;
+        } else {
+            connections::Entity::insert(connections::ActiveModel {
+                metadata: Set(None),
+                ..model
+            })
+            .exec_without_returning(&txn)
+            .await
+            .map_err(store_error)?;
+        }
+        insert_events(&txn, record.workspace, record.id, events).await?;
+        txn.commit().await.map_err(store_error)
+    }
+
+    async fn list_connections(
+        &self,
+        workspace: WorkspaceId,
+        filter: &ConnectionFilter,
+        after: Option<PageCursor>,
+        limit: u64,
+    ) -> Result<Page<ConnectionSummary>, StoreError> {
+        let mut query =
+            connections::Entity::find().filter(Column::WorkspaceId.eq(workspace.as_uuid()));
+        if let Some(status) = filter.status {
+            query = query.filter(Column::Status.eq(status.as_str()));
+        }
+        if let Some(platform) = filter.platform {
+            query = query.filter(Column::Platform.eq(platform.to_string()));
+        }
+        if let Some(end_user) = &filter.end_user_id {
+            query = query.filter(Column::EndUserId.eq(end_user.as_str()));
+        }
+        if let Some(search) = filter
+            .search
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            let pattern = format!("%{}%", like_literal(&search.to_lowercase()));
+            query = query
+                .filter(Expr::col(Column::SearchText).like(LikeExpr::new(pattern).escape('\\')));
+        }
+        if let Some(cursor) = after {
+            query = query.filter(
+                Condition::any()
+                    .add(Column::ConnectedAt.lt(cursor.connected_at_ms))
+                    .add(
+                        Condition::all()
+                            .add(Column::ConnectedAt.eq(cursor.connected_at_ms))
+                            .add(Column::Id.lt(cursor.id.as_uuid())),
+                    ),
+            );
+        }
+        let mut rows = query
+            .order_by_desc(Column::ConnectedAt)
+            .order_by_desc(Column::Id)
+            .limit(limit + 1)
+            .all(&self.conn)
+            .await
+            .map_err(store_error)?;
+        let more = rows.len() as u64 > limit;
+        rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        let next = more.then(|| rows.last()).flatten().map(|row| PageCursor {
+            connected_at_ms: row.connected_at,
+            id: ConnectionId::from_uuid(row.id),
+        });
+        let items = rows
+            .into_iter()
+            .map(|row| to_record(row).map(|r| ConnectionSummary::from(&r)))
+            .collect::<Result<_, _>>()?;
+        Ok(Page { items, next })
+    }
+
+    async fn connection(
+        &self,
+        workspace: WorkspaceId,
+        id: ConnectionId,
+    ) -> Result<Option<ConnectionRecord>, StoreError> {
+        connections::Entity::find_by_id(id.as_uuid())
+            .filter(Column::WorkspaceId.eq(workspace.as_uuid()))
+            .one(&self.conn)
+            .await
+            .map_err(store_error)?
+            .map(to_record)
+            .transpose()
+    }
+
+    async fn events(
+        &self,
+        workspace: WorkspaceId,
+        id: ConnectionId,
+        limit: u64,
+    ) -> Result<Vec<ConnectionEvent>, StoreError> {
+        connection_events::Entity::find()
+            .filter(connection_events::Column::WorkspaceId.eq(workspace.as_uuid()))
+            .filter(connection_events::Column::ConnectionId.eq(id.as_uuid()))
+            .order_by_desc(connection_events::Column::At)
+            .limit(limit)
+            .all(&self.conn)
+            .await
+            .map_err(store_error)?
+            .into_iter()
+            .map(|row| {
+                Ok(ConnectionEvent {
+                    kind: row.kind.parse().map_err(|_| corrupt("event kind"))?,
+                    actor: row.actor,
+                    detail: row.detail,
+                    at: from_millis(row.at),
+                })
+            })
+            .collect()
+    }
+
+    async fn revoke(
+        &self,
+        workspace: WorkspaceId,
+        id: ConnectionId,
+        event: &NewEvent,
+    ) -> Result<bool, StoreError> {
+        transition(
+            self,
+            workspace,
+            id,
+            ConnectionStatus::Revoked,
+            true,
+            &[ConnectionStatus::Revoked],
+            event,
+        )
+        .await
+    }
+
+    async fn connections_by_client_id(
+        &self,
+        client_id: &str,
+    ) -> Result<Vec<ConnectionRecord>, StoreError> {
+        connections::Entity::find()
+            .filter(Column::ClientId.eq(client_id))
+            .all(&self.conn)
+            .await
+            .map_err(store_error)?
+            .into_iter()
+            .map(to_record)
+            .collect()
+    }
+
+    async fn mark_disconnected(
+        &self,
+        workspace: WorkspaceId,
+        id: ConnectionId,
+        event: &NewEvent,
+    ) -> Result<bool, StoreError> {
+        transition(
+            self,
+            workspace,
+            id,
+            ConnectionStatus::Disconnected,
+            false,
+            &[ConnectionStatus::Revoked, ConnectionStatus::Disconnected],
+            event,
+        )
+        .await
+    }
+}

@@ -1,0 +1,164 @@
+//! The public side of a connect button: the hosted page, the embed loader, the result page.
+
+use actix_web::{
+    HttpRequest, HttpResponse,
+    cookie::{Cookie, SameSite, time::Duration as CookieDuration},
+    http::StatusCode,
+    web,
+};
+use amocrm::Platform;
+use domain::{connect::FlowStatus, ids::FlowId};
+
+use super::render;
+use crate::{
+    error::{AppError, PageError},
+    pages::{ConnectDonePage, ConnectPage, platform_name},
+    state::{AppState, ButtonScripts},
+};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/connect/done/{flow}", web::get().to(done))
+        .route("/connect/{key}", web::get().to(connect_page))
+        .route("/embed/{file}", web::get().to(embed));
+}
+
+/// The cookie that ties a connect flow to the browser that started it (security.md R14/R15).
+pub(crate) fn binding_cookie_name(production: bool) -> &'static str {
+    if production {
+        "__Host-amolink_connect"
+    } else {
+        "amolink_connect"
+    }
+}
+
+pub(crate) fn binding_from(req: &HttpRequest, production: bool) -> Option<String> {
+    req.cookie(binding_cookie_name(production))
+        .map(|c| c.value().to_owned())
+}
+
+/// `GET /connect/{key}`: a fresh single-use state per view, rendered into amoCRM's button tag.
+async fn connect_page(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    key: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let production = state.settings.is_production();
+    let started = state
+        .connect
+        .start(&key, binding_from(&req, production).as_deref(), None)
+        .await?;
+    let settings = &started.button.settings;
+    let platform = settings.platform;
+    let script_src = match &state.button_scripts {
+        ButtonScripts::Official => platform.button_script_url().to_owned(),
+        ButtonScripts::Simulator(prefix) => {
+            format!("{prefix}/{}/auth/button.min.js", platform.consent_host())
+        }
+    };
+    let urls = state.connect.urls();
+    let page = ConnectPage {
+        platform_name: platform_name(platform),
+        kommo: platform == Platform::Kommo,
+        script_class: platform.button_script_class(),
+        script_src,
+        name: settings.name.clone(),
+        description: settings.description.clone(),
+        redirect_uri: urls.redirect_uri.clone(),
+        secrets_uri: urls.secrets_uri.clone(),
+        logo_url: settings.logo_url.to_string(),
+        scopes: settings.scopes_attribute(),
+        title: settings.title.clone(),
+        compact: settings.compact,
+        color: settings.color.as_str(),
+        mode: settings.mode.as_str(),
+        state: started.state.expose().to_owned(),
+        demo: matches!(state.button_scripts, ButtonScripts::Simulator(_)),
+    };
+    let mut response = render(StatusCode::OK, &page)?;
+    let cookie = Cookie::build(binding_cookie_name(production), started.binding)
+        .path("/")
+        .http_only(true)
+        .secure(production)
+        .same_site(SameSite::Lax)
+        .max_age(CookieDuration::minutes(30))
+        .finish();
+    response
+        .add_cookie(&cookie)
+        .map_err(|e| AppError::Unexpected(anyhow::anyhow!("cannot set the binding cookie: {e}")))?;
+    Ok(response)
+}
+
+/// `GET /embed/{key}.js`: a loader for the tenant's own site. It renders a button that opens
+/// the hosted page in a popup, so no third-party cookie is ever needed, and re-emits the result
+/// as an `amolink:connected` / `amolink:failed` / `amolink:declined` DOM event on its script tag.
+async fn embed(
+    state: web::Data<AppState>,
+    file: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let key = file.strip_suffix(".js").ok_or(AppError::NotFound)?;
+    let button = state
+        .connect
+        .buttons_by_key(key)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let public = state.settings.public_base();
+    let url = format!("{public}/connect/{}", button.key);
+    let origin = state.settings.public_url.origin().ascii_serialization();
+    let js = EMBED_TEMPLATE
+        .replace("__URL__", &serde_json::to_string(&url).unwrap_or_default())
+        .replace(
+            "__ORIGIN__",
+            &serde_json::to_string(&origin).unwrap_or_default(),
+        )
+        .replace(
+            "__TITLE__",
+            &serde_json::to_string(&button.settings.title).unwrap_or_default(),
+        );
+    Ok(HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .body(js))
+}
+
+/// The embed loader. The placeholders receive JSON string literals, which cannot break out of
+/// the script whatever the button's title contains.
+const EMBED_TEMPLATE: &str = include_str!("../../../../static/embed.js");
+
+/// `GET /connect/done/{flow}`: the clean page after a flow, with no code or state in its URL.
+async fn done(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    flow: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let id: FlowId = flow.parse().map_err(|_| AppError::NotFound)?;
+    let production = state.settings.is_production();
+    let flow = state
+        .connect
+        .flow_for_browser(id, binding_from(&req, production).as_deref())
+        .await?;
+    let account_name = match flow.connection {
+        Some(connection) => state
+            .connections
+            .detail(flow.workspace, connection)
+            .await
+            .map(|(summary, _)| summary.account_name)
+            .unwrap_or_default(),
+        None => String::new(),
+    };
+    let button_mode = state
+        .connect
+        .buttons(flow.workspace)
+        .await?
+        .into_iter()
+        .find(|b| b.id == flow.button)
+        .map_or("popup", |b| b.settings.mode.as_str());
+    render(
+        StatusCode::OK,
+        &ConnectDonePage {
+            connected: flow.status == FlowStatus::Completed,
+            account_name,
+            message: "Something went wrong while connecting. Start again from the connect page."
+                .to_owned(),
+            mode: button_mode,
+        },
+    )
+}
