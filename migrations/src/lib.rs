@@ -8,6 +8,9 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261126_000001_tenancy;
 mod m20261126_000002_connections;
+mod m20261126_000003_api_keys;
+mod m20261126_000004_token_keeper;
+mod m20261126_000005_webhooks;
 
 /// Applies amolink's migrations in order.
 pub struct Migrator;
@@ -18,6 +21,9 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261126_000001_tenancy::Migration),
             Box::new(m20261126_000002_connections::Migration),
+            Box::new(m20261126_000003_api_keys::Migration),
+            Box::new(m20261126_000004_token_keeper::Migration),
+            Box::new(m20261126_000005_webhooks::Migration),
         ]
     }
 }

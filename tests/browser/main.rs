@@ -5,8 +5,14 @@
 //! the tests fail, naming the packages, rather than skip.
 
 mod button_site;
+mod cookies;
+mod csrf;
+mod demo;
+mod post_message;
 mod sim_button;
+mod user_story;
 mod webdriver;
+mod xss;
 
 use std::path::{Path, PathBuf};
 

@@ -52,6 +52,35 @@ pub struct LogEntry {
     pub message: String,
 }
 
+/// A cookie as the browser stored it (W3C WebDriver's cookie object).
+#[derive(Debug, Clone)]
+pub struct Cookie {
+    pub name: String,
+    pub value: String,
+    pub path: Option<String>,
+    pub domain: Option<String>,
+    pub http_only: bool,
+    /// `Lax`, `Strict` or `None`, as Chromium reports it.
+    pub same_site: Option<String>,
+    /// Seconds since the epoch; absent for a session cookie.
+    pub expiry: Option<u64>,
+}
+
+impl Cookie {
+    fn from_json(value: &Value) -> Result<Self> {
+        let text = |key: &str| value[key].as_str().map(str::to_owned);
+        Ok(Self {
+            name: text("name").with_context(|| format!("a cookie without a name: {value}"))?,
+            value: text("value").unwrap_or_default(),
+            path: text("path"),
+            domain: text("domain"),
+            http_only: value["httpOnly"].as_bool().unwrap_or(false),
+            same_site: text("sameSite"),
+            expiry: value["expiry"].as_u64(),
+        })
+    }
+}
+
 impl Driver {
     /// Starts `chromedriver` and a headless Chromium with a fresh profile. Fails (it never
     /// skips) when either is not installed, naming the Debian packages to install.
@@ -108,6 +137,25 @@ impl Driver {
         self.command(Method::POST, "url", Some(json!({ "url": url })))
             .await
             .map(drop)
+    }
+
+    /// Goes one entry back in the current window's history and waits for that page to load.
+    pub async fn back(&self) -> Result<()> {
+        self.command(Method::POST, "back", Some(json!({})))
+            .await
+            .map(drop)
+    }
+
+    /// Every cookie the browser would send to the current page's URL, with the flags it
+    /// stored (what `document.cookie` cannot show: `HttpOnly` ones included).
+    pub async fn cookies(&self) -> Result<Vec<Cookie>> {
+        let cookies = self.command(Method::GET, "cookie", None).await?;
+        cookies
+            .as_array()
+            .with_context(|| format!("cookies: not an array: {cookies}"))?
+            .iter()
+            .map(Cookie::from_json)
+            .collect()
     }
 
     /// The current window's URL.

@@ -17,6 +17,21 @@ pub async fn tenant(app: &TestApp, email: &str) -> (Browser, String) {
     (tenant, link)
 }
 
+/// A tenant with the demo amoCRM account connected; returns their browser and the connection id.
+pub async fn connected(app: &TestApp) -> (Browser, String) {
+    let (tenant_browser, link) = tenant(app, "ann@example.com").await;
+    let (_, answer) = app.connect_account(&link, DEMO_ADMIN_ACCOUNT).await;
+    assert_eq!(answer.status(), 303);
+    let list = tenant_browser.get_html("/connections").await;
+    let id = list
+        .split("href=\"/connections/")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the connection is listed")
+        .to_owned();
+    (tenant_browser, id)
+}
+
 async fn amocrm_account_connects_and_appears_in_connections(engine: Engine) {
     let app = spawn_app(engine).await;
     let (tenant, link) = tenant(&app, "ann@example.com").await;

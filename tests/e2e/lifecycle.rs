@@ -1,6 +1,6 @@
 //! Revocation, amoCRM's disconnect hook, and secrets at rest (issue 4, acceptance 4 and 7).
 
-use amolink_tests::{Browser, Engine, TestApp, both_engines, captured_logs, spawn_app};
+use amolink_tests::{Engine, TestApp, both_engines, captured_logs, spawn_app};
 use domain::{
     crypto::{Binding, Keyring},
     ids::WorkspaceId,
@@ -8,7 +8,7 @@ use domain::{
 use sea_orm::{ConnectionTrait as _, Statement};
 use secrecy::{ExposeSecret as _, SecretString};
 
-use crate::connect::{DEMO_ADMIN_ACCOUNT, tenant};
+use crate::connect::{DEMO_ADMIN_ACCOUNT, connected, tenant};
 
 struct Stored {
     id: uuid::Uuid,
@@ -54,22 +54,6 @@ fn open(app: &TestApp, row: &Stored, column: &'static str, sealed: &str) -> Stri
     .unwrap()
     .expose_secret()
     .to_owned()
-}
-
-async fn connected(app: &TestApp) -> (Browser, String) {
-    let (ann, link) = tenant(app, "ann@example.com").await;
-    let (_, answer) = app.connect_account(&link, DEMO_ADMIN_ACCOUNT).await;
-    assert_eq!(answer.status(), 303);
-    let list = ann.get_html("/connections").await;
-    let id = list
-        .split("href=\"/connections/")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_owned();
-    (ann, id)
 }
 
 async fn revoking_destroys_credentials_and_is_final(engine: Engine) {

@@ -3,12 +3,17 @@
 #![allow(clippy::unwrap_used)]
 
 mod accounts;
+mod api;
+mod api_keys;
 mod connect;
 mod connect_guards;
+mod connect_sessions;
 mod csrf;
 mod headers;
 mod isolation;
+mod keeper;
 mod key_rotation;
 mod lifecycle;
 mod operations;
 mod sessions;
+mod webhooks;

@@ -36,6 +36,8 @@ pub struct TestApp {
     pub data_dir: std::path::PathBuf,
     /// `AMOLINK_MASTER_KEYS` of this app, so tests can open what it sealed.
     pub master_keys: String,
+    /// The token keeper; its background loop is off in tests, which drive it with `run_once`.
+    pub keeper: std::sync::Arc<domain::keeper::Keeper>,
 }
 
 fn postgres_admin_url() -> String {
@@ -128,6 +130,9 @@ async fn start_instance(
         ("master_keys", &master_keys),
         ("session_key", &session_key),
         ("demo", "false"),
+        ("keeper", "false"),
+        // Tests drain the webhook outbox themselves (`Deliverer::try_deliver_due`).
+        ("webhook_worker", "false"),
     ];
     pairs.extend_from_slice(extra);
     let settings = Settings::load(&Sources::from_pairs(pairs)).expect("test settings");
@@ -141,8 +146,10 @@ async fn start_instance(
     };
     tune(&mut overrides);
     let app = Application::build_on(settings, database.clone(), overrides).expect("build app");
+    let keeper = app.keeper();
     tokio::spawn(app.run_until_stopped());
     TestApp {
+        keeper,
         sim,
         sim_url,
         address: public_url,

@@ -64,7 +64,7 @@ pub use faults::{Fault, FaultKind, Route};
 pub use hosts::{Platform, SimHost};
 pub use journal::{Event, JournalEntry};
 pub use outbound::disconnect_signature;
-pub use sim::{NewIntegration, Sim, SimError};
+pub use sim::{NewIntegration, SeededInstall, Sim, SimError};
 pub use store::{AccountView, Integration, IntegrationKind, Stats};
 
 use api::Collection;

@@ -45,6 +45,15 @@ pub struct NewIntegration {
     pub scopes: Vec<String>,
 }
 
+/// What [`Sim::install_for_tests`] created.
+#[derive(Debug, Clone)]
+pub struct SeededInstall {
+    pub client_id: String,
+    pub client_secret: String,
+    /// A fresh authorization code, exchangeable once at the account's token endpoint.
+    pub code: String,
+}
+
 fn default_scopes() -> Vec<String> {
     vec!["crm".to_owned()]
 }
@@ -197,6 +206,52 @@ impl Sim {
             s.integrations
                 .insert(integration.client_id.clone(), integration.clone());
             Ok(integration)
+        })
+    }
+
+    /// Installs a new external integration into `account_id` as if an administrator had allowed a
+    /// metadata button (without the consent pages and the secrets delivery), and issues an
+    /// authorization code for it. For seeding load tests and benchmarks with real grants.
+    pub fn install_for_tests(
+        &self,
+        account_id: i64,
+        redirect_uri: &str,
+    ) -> Result<SeededInstall, SimError> {
+        if url::Url::parse(redirect_uri).is_err() {
+            return Err(SimError::InvalidIntegration(
+                "redirect_uri must be an absolute URL".into(),
+            ));
+        }
+        self.with_state(|s| {
+            if !s.accounts.contains_key(&account_id) {
+                return Err(SimError::UnknownAccount(account_id));
+            }
+            let integration = Integration {
+                client_id: uuid::Uuid::new_v4().to_string(),
+                client_secret: tokens::new_client_secret(),
+                kind: IntegrationKind::External,
+                name: "seeded".to_owned(),
+                description: String::new(),
+                redirect_uri: redirect_uri.to_owned(),
+                secrets_uri: None,
+                logo: None,
+                scopes: default_scopes(),
+                installed_in: [account_id].into(),
+                created_at: s.clock.now(),
+            };
+            let client_id = integration.client_id.clone();
+            let client_secret = integration.client_secret.clone();
+            s.integrations.insert(client_id.clone(), integration);
+            s.record(Event::IntegrationCreated {
+                client_id: client_id.clone(),
+                account_id,
+            });
+            let code = s.issue_code(&client_id, account_id);
+            Ok(SeededInstall {
+                client_id,
+                client_secret,
+                code,
+            })
         })
     }
 

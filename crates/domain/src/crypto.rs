@@ -216,6 +216,29 @@ impl Keyring {
             .map_err(|_| OpenError::Forged)
     }
 
+    /// Purpose-bound subkeys, one per master key (primary first), each tagged with its key id:
+    /// `HMAC-SHA256(master key, "amolink|subkey|{purpose}")`.
+    ///
+    /// Other mechanisms (such as API-key lookup hashes) need secret keys too. Deriving them keeps
+    /// a single root of secrets with a single rotation story, while no AES key is ever reused
+    /// directly as a MAC key: a different `purpose` always yields an unrelated key.
+    #[must_use]
+    pub fn subkeys(&self, purpose: &str) -> Vec<(String, SecretBox<[u8; 32]>)> {
+        use hmac::{Hmac, Mac};
+        self.keys
+            .iter()
+            .filter_map(|key| {
+                let mut mac =
+                    <Hmac<sha2::Sha256> as Mac>::new_from_slice(key.material.expose_secret())
+                        .ok()?;
+                mac.update(b"amolink|subkey|");
+                mac.update(purpose.as_bytes());
+                let derived: [u8; 32] = mac.finalize().into_bytes().into();
+                Some((key.id.clone(), SecretBox::new(Box::new(derived))))
+            })
+            .collect()
+    }
+
     /// Whether `sealed` uses a key other than the primary (so rotation should re-encrypt it).
     #[must_use]
     pub fn is_stale(&self, sealed: &str) -> bool {

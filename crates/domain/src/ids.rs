@@ -65,3 +65,11 @@ uuid_id!(
     /// One connect attempt: a view of the hosted connect page and what followed.
     FlowId
 );
+uuid_id!(
+    /// An API key of a workspace (its public handle; the secret is never stored).
+    ApiKeyId
+);
+uuid_id!(
+    /// A hosted connect session minted through the API for one of the tenant's end users.
+    ConnectSessionId
+);

@@ -6,13 +6,18 @@
 //! type that can only hold valid values, so the services below never re-check them.
 
 pub mod accounts;
+pub mod api_keys;
 pub mod clock;
 pub mod connect;
+pub mod connect_sessions;
 pub mod connections;
 pub mod crypto;
+pub mod end_user;
 pub mod error;
 pub mod ids;
+pub mod keeper;
 pub mod key_rotation;
 pub mod ports;
+pub mod webhooks;
 
 pub use error::{Error, StoreError, ValidationError};

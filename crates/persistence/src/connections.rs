@@ -9,6 +9,7 @@ use domain::{
         ConnectionEvent, ConnectionFilter, ConnectionRecord, ConnectionStatus, ConnectionSummary,
         NewEvent, Page, PageCursor,
     },
+    end_user::Metadata,
     ids::{ConnectionId, WorkspaceId},
     ports::ConnectionRepository,
 };
@@ -33,7 +34,7 @@ fn corrupt(what: &str) -> StoreError {
     StoreError::Unavailable(anyhow::anyhow!("stored connection has an invalid {what}"))
 }
 
-fn to_record(row: connections::Model) -> Result<ConnectionRecord, StoreError> {
+pub(crate) fn to_record(row: connections::Model) -> Result<ConnectionRecord, StoreError> {
     Ok(ConnectionRecord {
         id: ConnectionId::from_uuid(row.id),
         workspace: WorkspaceId::from_uuid(row.workspace_id),
@@ -47,6 +48,8 @@ fn to_record(row: connections::Model) -> Result<ConnectionRecord, StoreError> {
         access_token: row.access_token,
         refresh_token: row.refresh_token,
         access_expires_at: row.access_expires_at.map(from_millis),
+        next_refresh_at: row.next_refresh_at.map(from_millis),
+        refresh_failures: row.refresh_failures,
         status: row.status.parse().map_err(|_| corrupt("status"))?,
         status_reason: row.status_reason,
         status_at: from_millis(row.status_at),
@@ -54,7 +57,22 @@ fn to_record(row: connections::Model) -> Result<ConnectionRecord, StoreError> {
         last_refresh_at: row.last_refresh_at.map(from_millis),
         last_error: row.last_error,
         end_user_id: row.end_user_id,
+        metadata: row
+            .metadata
+            .as_deref()
+            .map(Metadata::from_json)
+            .transpose()
+            .map_err(|_| corrupt("metadata"))?,
     })
+}
+
+/// End-user columns are written only when the new record has an end user, so reconnecting
+/// through a plain button does not erase what a connect session attached.
+fn attributed(value: Option<String>) -> sea_orm::ActiveValue<Option<String>> {
+    match value {
+        Some(v) => Set(Some(v)),
+        None => NotSet,
+    }
 }
 
 fn search_text(record: &ConnectionRecord) -> String {
@@ -73,7 +91,7 @@ fn like_literal(raw: &str) -> String {
     escaped
 }
 
-async fn insert_events(
+pub(crate) async fn insert_events(
     db: &impl ConnectionTrait,
     workspace: WorkspaceId,
     connection: ConnectionId,
@@ -96,6 +114,7 @@ async fn insert_events(
     .exec_without_returning(db)
     .await
     .map_err(store_error)?;
+    crate::webhooks::enqueue(db, workspace, connection, events).await?;
     Ok(())
 }
 
@@ -197,12 +216,13 @@ impl ConnectionRepository for Database {
             },
             last_refresh_at: Set(record.last_refresh_at.map(to_millis)),
             last_error: Set(record.last_error.clone()),
-            refresh_failures: Set(0),
-            next_refresh_at: Set(None),
+            refresh_failures: Set(record.refresh_failures),
+            next_refresh_at: Set(record.next_refresh_at.map(to_millis)),
             lease_owner: Set(None),
             lease_until: Set(None),
-            end_user_id: Set(record.end_user_id.clone()),
-            metadata: NotSet,
+            // A reconnect without an end user (a plain button) keeps the earlier attribution.
+            end_user_id: attributed(record.end_user_id.clone()),
+            metadata: attributed(record.metadata.as_ref().map(Metadata::to_json)),
             updated_at: Set(to_millis(record.status_at)),
         };
         if exists {
@@ -212,7 +232,8 @@ impl ConnectionRepository for Database {
                 .map_err(store_error)?;
         } else {
             connections::Entity::insert(connections::ActiveModel {
-                metadata: Set(None),
+                end_user_id: Set(record.end_user_id.clone()),
+                metadata: Set(record.metadata.as_ref().map(Metadata::to_json)),
                 ..model
             })
             .exec_without_returning(&txn)

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use domain::{
     StoreError,
     connect::{Flow, FlowOutcome, FlowStatus, NewFlow},
+    end_user::Metadata,
     ids::{ButtonId, ConnectionId, FlowId, WorkspaceId},
     ports::FlowRepository,
 };
@@ -35,6 +36,12 @@ fn to_flow(row: connect_flows::Model) -> Result<Flow, StoreError> {
         connection: row.connection_id.map(ConnectionId::from_uuid),
         failure: row.failure,
         end_user_id: row.end_user_id,
+        metadata: row
+            .metadata
+            .as_deref()
+            .map(Metadata::from_json)
+            .transpose()
+            .map_err(|_| corrupt("metadata"))?,
         expires_at: from_millis(row.expires_at),
     })
 }
@@ -57,7 +64,7 @@ impl FlowRepository for Database {
             connection_id: Set(None),
             failure: Set(None),
             end_user_id: Set(flow.end_user_id.clone()),
-            metadata: Set(None),
+            metadata: Set(flow.metadata.as_ref().map(Metadata::to_json)),
             created_at: Set(to_millis(flow.created_at)),
             expires_at: Set(to_millis(flow.expires_at)),
         })

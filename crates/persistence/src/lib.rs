@@ -2,13 +2,17 @@
 //! implementing the domain's port traits with the same queries on both engines.
 
 mod accounts;
+mod api_keys;
 mod buttons;
+mod connect_sessions;
 mod connections;
 mod database;
 mod entities;
 mod flows;
+mod keeper;
 mod sealed;
 mod sessions;
 mod time;
+mod webhooks;
 
 pub use database::{Database, Engine};

@@ -26,7 +26,7 @@ type ConnectionRow = (Uuid, Uuid, Option<String>, Option<String>, Option<String>
 #[async_trait]
 impl SealedValues for Database {
     fn sealed_tables(&self) -> &'static [&'static str] {
-        &[CONNECTIONS, FLOWS]
+        &[CONNECTIONS, FLOWS, crate::webhooks::SEALED_TABLE]
     }
 
     async fn sealed_after(
@@ -35,6 +35,9 @@ impl SealedValues for Database {
         after: Option<Uuid>,
         limit: u64,
     ) -> Result<Vec<SealedValue>, StoreError> {
+        if table == crate::webhooks::SEALED_TABLE {
+            return crate::webhooks::sealed_after(self, after, limit).await;
+        }
         let mut values = Vec::new();
         if table == CONNECTIONS {
             use connections::Column as C;
@@ -108,6 +111,9 @@ impl SealedValues for Database {
         value: &SealedValue,
         resealed: &str,
     ) -> Result<bool, StoreError> {
+        if value.table == crate::webhooks::SEALED_TABLE {
+            return crate::webhooks::replace_sealed(self, value, resealed).await;
+        }
         let changed = if value.table == CONNECTIONS {
             replace::<connections::Entity>(
                 self,

@@ -25,6 +25,21 @@ pub enum AppError {
     NotFound,
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// No live API key in `Authorization: Bearer …` (missing, malformed, unknown or revoked:
+    /// one answer for all).
+    #[error("API key required")]
+    Unauthorized,
+    /// The API key is live but lacks the scope the route requires.
+    #[error("API key lacks the `{0}` scope")]
+    Forbidden(domain::api_keys::ApiScope),
+    /// The API key sent too many requests.
+    #[error("rate limited")]
+    RateLimited { retry_after: Duration },
+    #[error("request body too large")]
+    PayloadTooLarge,
+    /// The path exists but not with this method; carries the `Allow` list.
+    #[error("method not allowed")]
+    MethodNotAllowed(String),
     #[error(transparent)]
     Domain(#[from] domain::Error),
     #[error(transparent)]
@@ -50,6 +65,8 @@ pub struct Problem {
     pub title: &'static str,
     pub detail: String,
     pub retry_after: Option<Duration>,
+    /// Extra headers the status calls for (`WWW-Authenticate`, `Allow`).
+    pub headers: Vec<(header::HeaderName, String)>,
 }
 
 impl AppError {
@@ -62,6 +79,7 @@ impl AppError {
             title,
             detail: detail.to_owned(),
             retry_after: None,
+            headers: Vec::new(),
         };
         match self {
             Self::SignInRequired => problem(
@@ -78,6 +96,51 @@ impl AppError {
                 problem(StatusCode::NOT_FOUND, "Not found", "There is nothing here.")
             }
             Self::BadRequest(detail) => problem(StatusCode::BAD_REQUEST, "Bad request", detail),
+            Self::Unauthorized => Problem {
+                headers: vec![(
+                    header::WWW_AUTHENTICATE,
+                    "Bearer realm=\"amolink\"".to_owned(),
+                )],
+                ..problem(
+                    StatusCode::UNAUTHORIZED,
+                    "Unauthorized",
+                    "Send a live API key as `Authorization: Bearer alk_…`.",
+                )
+            },
+            Self::Forbidden(scope) => Problem {
+                headers: vec![(
+                    header::WWW_AUTHENTICATE,
+                    format!(
+                        "Bearer realm=\"amolink\", error=\"insufficient_scope\", scope=\"{scope}\""
+                    ),
+                )],
+                ..problem(
+                    StatusCode::FORBIDDEN,
+                    "Insufficient scope",
+                    &format!("This API key lacks the `{scope}` scope this route requires."),
+                )
+            },
+            Self::RateLimited { retry_after } => Problem {
+                retry_after: Some(*retry_after),
+                ..problem(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Rate limit exceeded",
+                    "This API key sent too many requests. Retry after the Retry-After interval.",
+                )
+            },
+            Self::PayloadTooLarge => problem(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Payload too large",
+                "The request body is larger than this route accepts.",
+            ),
+            Self::MethodNotAllowed(allow) => Problem {
+                headers: vec![(header::ALLOW, allow.clone())],
+                ..problem(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "Method not allowed",
+                    &format!("This path accepts only: {allow}."),
+                )
+            },
             Self::Domain(D::Invalid(e)) => {
                 problem(StatusCode::BAD_REQUEST, "Invalid input", &e.to_string())
             }
@@ -141,7 +204,12 @@ fn anyhow_chain(error: &dyn std::error::Error) -> String {
 
 fn with_retry_after(builder: &mut actix_web::HttpResponseBuilder, problem: &Problem) {
     if let Some(wait) = problem.retry_after {
-        builder.insert_header((header::RETRY_AFTER, wait.as_secs().max(1).to_string()));
+        // Rounded up: a client that waits exactly this long must find capacity again.
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        builder.insert_header((header::RETRY_AFTER, secs.max(1).to_string()));
+    }
+    for (name, value) in &problem.headers {
+        builder.insert_header((name.clone(), value.clone()));
     }
 }
 

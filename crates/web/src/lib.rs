@@ -4,6 +4,7 @@
 //! Handlers only translate: they parse inputs into domain types, call one domain service, and
 //! render a template or a redirect. Statuses are chosen in one place ([`error`]).
 
+pub mod api;
 pub mod client_ip;
 pub mod csrf;
 pub mod error;
@@ -17,5 +18,6 @@ pub mod startup;
 pub mod state;
 pub mod static_files;
 pub mod telemetry;
+pub mod webhooks;
 
 pub use startup::Application;

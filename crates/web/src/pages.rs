@@ -136,6 +136,8 @@ pub struct ConnectionRow {
     pub last_refresh: String,
     pub last_error: String,
     pub end_user: String,
+    /// The end user's metadata as compact JSON (empty when none).
+    pub metadata: String,
 }
 
 impl From<&ConnectionSummary> for ConnectionRow {
@@ -154,6 +156,7 @@ impl From<&ConnectionSummary> for ConnectionRow {
             last_refresh: when(c.last_refresh_at),
             last_error: c.last_error.clone().unwrap_or_default(),
             end_user: c.end_user_id.clone().unwrap_or_default(),
+            metadata: c.metadata.as_ref().map(|m| m.to_json()).unwrap_or_default(),
         }
     }
 }

@@ -13,9 +13,19 @@ const CSP: &str = "default-src 'self'; script-src 'self' https://www.amocrm.ru h
 style-src 'self'; img-src 'self' https: data:; connect-src 'self'; object-src 'none'; \
 base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
+/// The demo simulator's pages (mounted only in demo mode) stand in for amoCRM's own site: they
+/// style themselves with one inline `<style>` block, which amolink's policy would block.
+const SIMULATOR_CSP: &str = "default-src 'self'; script-src 'self'; \
+style-src 'self' 'unsafe-inline'; img-src 'self' https: data:; connect-src 'self'; \
+object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
 /// Pages that carry an OAuth `state` or `code`: their URLs must not leak through `Referer`.
 fn is_oauth_page(path: &str) -> bool {
     path.starts_with("/connect/") || path.starts_with("/amocrm/")
+}
+
+fn is_simulator_page(path: &str) -> bool {
+    path.starts_with("/_sim/")
 }
 
 /// Adds the headers. `hsts` is on when amolink is served over https.
@@ -33,10 +43,15 @@ pub async fn add(
     let mut set = |name: HeaderName, value: &'static str| {
         headers.insert(name, HeaderValue::from_static(value));
     };
-    set(header::CONTENT_SECURITY_POLICY, CSP);
+    if is_simulator_page(&path) {
+        set(header::CONTENT_SECURITY_POLICY, SIMULATOR_CSP);
+    } else {
+        set(header::CONTENT_SECURITY_POLICY, CSP);
+    }
     set(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     set(header::X_FRAME_OPTIONS, "DENY");
-    if is_oauth_page(&path) {
+    // The simulator's consent popup too: it must keep its opener, as amoCRM's does.
+    if is_oauth_page(&path) || is_simulator_page(&path) {
         set(header::REFERRER_POLICY, "no-referrer");
         // Popup mode needs the opener link to amoCRM's consent window.
         set(

@@ -48,6 +48,14 @@ pub struct Settings {
     pub amocrm_base_url: Option<Url>,
     pub account_domains: String,
     pub refresh_margin_secs: u64,
+    /// Runs the token keeper in this instance (it can be switched off per instance).
+    pub keeper: bool,
+    /// Pause between keeper rounds.
+    pub keeper_interval_ms: u64,
+    /// How long a claimed connection stays reserved for one refresher.
+    pub keeper_lease_secs: u64,
+    /// Runs the webhook delivery worker in this instance (it can be switched off per instance).
+    pub webhook_worker: bool,
     pub log_filter: String,
     pub log_format: LogFormat,
     /// Peers whose `X-Forwarded-For` is believed; everyone else is identified by socket address.
@@ -66,6 +74,10 @@ const KEYS: &[&str] = &[
     "amocrm_base_url",
     "account_domains",
     "refresh_margin_secs",
+    "keeper",
+    "keeper_interval_ms",
+    "keeper_lease_secs",
+    "webhook_worker",
     "log",
     "log_format",
     "trusted_proxies",
@@ -206,6 +218,23 @@ impl Settings {
             .unwrap_or("7200")
             .parse()
             .context("AMOLINK_REFRESH_MARGIN_SECS must be a number of seconds")?;
+        let number = |key: &str, name: &str, default: &str| -> anyhow::Result<u64> {
+            sources
+                .get(key)
+                .unwrap_or(default)
+                .parse()
+                .with_context(|| format!("{name} must be a whole number"))
+        };
+        let keeper = match sources.get("keeper") {
+            Some(value) => parse_bool("AMOLINK_KEEPER", value)?,
+            None => true,
+        };
+        let keeper_interval_ms = number("keeper_interval_ms", "AMOLINK_KEEPER_INTERVAL_MS", "5000")?;
+        let keeper_lease_secs = number("keeper_lease_secs", "AMOLINK_KEEPER_LEASE_SECS", "60")?;
+        let webhook_worker = match sources.get("webhook_worker") {
+            Some(value) => parse_bool("AMOLINK_WEBHOOK_WORKER", value)?,
+            None => true,
+        };
         let log_format = match sources.get("log_format").unwrap_or("pretty") {
             "json" => LogFormat::Json,
             "pretty" | "text" => LogFormat::Pretty,
@@ -239,6 +268,10 @@ impl Settings {
                 .unwrap_or("amocrm.ru,kommo.com,amocrm.com")
                 .to_owned(),
             refresh_margin_secs,
+            keeper,
+            keeper_interval_ms: keeper_interval_ms.max(100),
+            keeper_lease_secs: keeper_lease_secs.max(5),
+            webhook_worker,
             log_filter: sources.get("log").unwrap_or("info").to_owned(),
             log_format,
             trusted_proxies,

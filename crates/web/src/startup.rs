@@ -19,6 +19,7 @@ use domain::{
     connect::{ConnectDeps, ConnectService, ConnectUrls, FlowSettings},
     connections::Connections,
     crypto::Keyring,
+    keeper::{Keeper, KeeperDeps, RefreshPolicy},
 };
 use persistence::Database;
 use secrecy::ExposeSecret as _;
@@ -61,6 +62,9 @@ impl Default for Overrides {
 pub struct Application {
     port: u16,
     server: Server,
+    keeper: Arc<Keeper>,
+    /// Pause between keeper rounds, or `None` when the keeper is off in this instance.
+    keeper_interval: Option<Duration>,
 }
 
 impl Application {
@@ -95,8 +99,22 @@ impl Application {
         let listener = TcpListener::bind(&settings.bind)
             .with_context(|| format!("cannot listen on {}", settings.bind))?;
         let port = listener.local_addr()?.port();
-        let server = serve(listener, settings, database, overrides)?;
-        Ok(Self { port, server })
+        let keeper_interval = settings
+            .keeper
+            .then(|| Duration::from_millis(settings.keeper_interval_ms));
+        let (server, keeper) = serve(listener, settings, database, overrides)?;
+        Ok(Self {
+            port,
+            server,
+            keeper,
+            keeper_interval,
+        })
+    }
+
+    /// This instance's token keeper (tests drive it with `run_once`).
+    #[must_use]
+    pub fn keeper(&self) -> Arc<Keeper> {
+        self.keeper.clone()
     }
 
     #[must_use]
@@ -109,7 +127,14 @@ impl Application {
     /// # Errors
     /// When the server fails.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let keeper = self
+            .keeper_interval
+            .map(|interval| tokio::spawn(self.keeper.clone().run(interval)));
+        let result = self.server.await;
+        if let Some(keeper) = keeper {
+            keeper.abort();
+        }
+        result
     }
 }
 
@@ -118,7 +143,7 @@ fn serve(
     settings: Settings,
     database: Database,
     overrides: Overrides,
-) -> anyhow::Result<Server> {
+) -> anyhow::Result<(Server, Arc<Keeper>)> {
     let session_key = STANDARD
         .decode(settings.session_key.expose_secret().trim())
         .context("AMOLINK_SESSION_KEY is not valid base64")?;
@@ -168,6 +193,25 @@ fn serve(
         clock.clone(),
         default_logo.clone(),
     );
+    let refresh_policy = RefreshPolicy {
+        margin: Duration::from_secs(settings.refresh_margin_secs),
+        lease: Duration::from_secs(settings.keeper_lease_secs),
+        ..RefreshPolicy::default()
+    };
+    let redirect_uri = format!("{public}/amocrm/callback");
+    let keeper = Keeper::new(KeeperDeps {
+        store: database.clone(),
+        connections: database.clone(),
+        keyring: keyring.clone(),
+        amocrm: amocrm.clone(),
+        allowed_domains: allowed_domains.clone(),
+        redirect_uri: redirect_uri.clone(),
+        policy: refresh_policy,
+        clock: clock.clone(),
+        owner: instance_name(),
+        batch: 100,
+        concurrency: 16,
+    });
     let connect = ConnectService::new(ConnectDeps {
         buttons: database.clone(),
         flows: database.clone(),
@@ -176,13 +220,17 @@ fn serve(
         amocrm,
         allowed_domains,
         urls: ConnectUrls {
-            redirect_uri: format!("{public}/amocrm/callback"),
+            redirect_uri,
             secrets_uri: format!("{public}/amocrm/secrets"),
             default_logo,
         },
         settings: overrides.flows,
+        refresh: refresh_policy,
         clock: clock.clone(),
     });
+    let api = crate::api::ApiState::new(&database, &keyring, connect.clone(), clock.clone());
+    let webhooks =
+        crate::webhooks::start(&settings, database.clone(), keyring.clone(), clock.clone())?;
     let connections = Connections::new(database.clone(), keyring, clock.clone());
     let metrics = web::Data::new(Metrics::default());
     let state = web::Data::new(AppState {
@@ -190,6 +238,9 @@ fn serve(
         accounts,
         connect,
         connections,
+        api,
+        keeper: keeper.clone(),
+        webhooks,
         health: database.clone(),
         clock: clock.clone(),
         metrics: metrics.clone().into_inner(),
@@ -244,7 +295,16 @@ fn serve(
     .shutdown_timeout(10)
     .listen(listener)?
     .run();
-    Ok(server)
+    Ok((server, keeper))
+}
+
+/// A name for this instance in leases and the refresh journal: host, process and a random
+/// suffix, so restarts and siblings on one host never share an identity.
+fn instance_name() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "amolink".to_owned());
+    let suffix = uuid::Uuid::new_v4().simple().to_string();
+    let name = format!("{host}-{}-{}", std::process::id(), &suffix[..8]);
+    name.chars().take(64).collect()
 }
 
 /// Unknown routes: problem+json under `/api/`, an HTML page elsewhere.

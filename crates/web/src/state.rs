@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use domain::{
     accounts::Accounts, clock::Clock, connect::ConnectService, connections::Connections,
-    ports::AccountRepository,
+    keeper::Keeper, ports::AccountRepository,
 };
 
 use crate::{metrics::Metrics, session::Timeouts, settings::Settings};
@@ -25,6 +25,11 @@ pub struct AppState {
     pub accounts: Accounts,
     pub connect: ConnectService,
     pub connections: Connections,
+    /// API keys and connect sessions for the tenant API.
+    pub api: crate::api::ApiState,
+    pub keeper: Arc<Keeper>,
+    /// The workspace's outgoing webhook endpoints.
+    pub webhooks: domain::webhooks::Webhooks,
     /// For readiness checks.
     pub health: Arc<dyn AccountRepository>,
     pub clock: Arc<dyn Clock>,

@@ -33,6 +33,16 @@ pub fn init(filter: &str, format: LogFormat) {
     };
 }
 
+/// The path as logged: a connect session's URL token (`/connect/s/{token}`) is a credential
+/// for its lifetime, so it is replaced by `…`.
+fn loggable_path(path: &str) -> &str {
+    if path.starts_with("/connect/s/") {
+        "/connect/s/…"
+    } else {
+        path
+    }
+}
+
 /// Builds each request's root span with a request id and the path only.
 pub struct AccessLog;
 
@@ -50,7 +60,7 @@ impl RootSpanBuilder for AccessLog {
         tracing::info_span!(
             "request",
             method = %request.method(),
-            path = %request.path(),
+            path = %loggable_path(request.path()),
             request_id = %request_id,
             status = tracing::field::Empty,
         )

@@ -36,6 +36,21 @@ impl<'d> Element<'d> {
             .map(drop)
     }
 
+    /// Types `text` into it (an input, a textarea, or a `<select>`, where typing picks the
+    /// option whose label starts with the text), after focusing it like a click would.
+    pub async fn send_keys(&self, text: &str) -> Result<()> {
+        self.command(Method::POST, "value", Some(json!({ "text": text })))
+            .await
+            .map(drop)
+    }
+
+    /// Empties an input or textarea.
+    pub async fn clear(&self) -> Result<()> {
+        self.command(Method::POST, "clear", Some(json!({})))
+            .await
+            .map(drop)
+    }
+
     /// Its rendered text, as a person reads it (hidden parts excluded).
     pub async fn text(&self) -> Result<String> {
         string(self.command(Method::GET, "text", None).await?)

@@ -8,6 +8,7 @@ use secrecy::SecretString;
 
 use crate::{
     ValidationError,
+    end_user::Metadata,
     ids::{ButtonId, ConnectionId, FlowId, WorkspaceId},
 };
 
@@ -61,6 +62,8 @@ pub struct NewFlow {
     pub state_hash: String,
     pub binding_hash: String,
     pub end_user_id: Option<String>,
+    /// The tenant's metadata for the end user (connect sessions only).
+    pub metadata: Option<Metadata>,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
 }
@@ -81,6 +84,7 @@ pub struct Flow {
     pub connection: Option<ConnectionId>,
     pub failure: Option<String>,
     pub end_user_id: Option<String>,
+    pub metadata: Option<Metadata>,
     pub expires_at: DateTime<Utc>,
 }
 

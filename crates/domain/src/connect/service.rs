@@ -16,7 +16,9 @@ use crate::{
     clock::Clock,
     connections::{Actor, ConnectionRecord, ConnectionStatus, EventKind, NewEvent, SealedColumn},
     crypto::{Binding, Keyring},
+    end_user::EndUser,
     ids::{ButtonId, ConnectionId, FlowId, WorkspaceId},
+    keeper::RefreshPolicy,
     ports::{ButtonRepository, ConnectionRepository, FlowRepository},
 };
 
@@ -85,6 +87,7 @@ pub struct ConnectService {
     allowed_domains: DomainAllowList,
     urls: ConnectUrls,
     settings: FlowSettings,
+    refresh: RefreshPolicy,
     clock: Arc<dyn Clock>,
 }
 
@@ -98,6 +101,8 @@ pub struct ConnectDeps {
     pub allowed_domains: DomainAllowList,
     pub urls: ConnectUrls,
     pub settings: FlowSettings,
+    /// Schedules the first refresh of each new connection.
+    pub refresh: RefreshPolicy,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -121,6 +126,7 @@ impl ConnectService {
             allowed_domains: deps.allowed_domains,
             urls: deps.urls,
             settings: deps.settings,
+            refresh: deps.refresh,
             clock: deps.clock,
         }
     }
@@ -171,7 +177,8 @@ impl ConnectService {
     }
 
     /// Mints a fresh single-use state for one view of `/connect/{key}`, bound to the browser by
-    /// `binding` (the cookie it already has, or a new one).
+    /// `binding` (the cookie it already has, or a new one). `end_user` (from a connect session)
+    /// is carried by the flow into the connection it makes.
     ///
     /// # Errors
     /// [`Error::NotFound`] for an unknown button; storage failures.
@@ -179,7 +186,7 @@ impl ConnectService {
         &self,
         raw_key: &str,
         existing_binding: Option<&str>,
-        end_user_id: Option<String>,
+        end_user: Option<EndUser>,
     ) -> Result<StartedFlow, Error> {
         let button = self.buttons_by_key(raw_key).await?.ok_or(Error::NotFound)?;
         let binding = existing_binding
@@ -199,7 +206,8 @@ impl ConnectService {
                 platform: button.settings.platform,
                 state_hash: state.hash(),
                 binding_hash: hash_token(&binding),
-                end_user_id,
+                end_user_id: end_user.as_ref().map(|u| u.id.as_str().to_owned()),
+                metadata: end_user.and_then(|u| u.metadata),
                 created_at: now,
                 expires_at: now + to_std(self.settings.ttl),
             })
@@ -544,6 +552,11 @@ impl ConnectService {
             access_token: Some(seal(SealedColumn::AccessToken, &grant.access_token)),
             refresh_token: Some(seal(SealedColumn::RefreshToken, &refresh_token)),
             access_expires_at: Some(now + to_std(grant.expires_in)),
+            next_refresh_at: Some(
+                self.refresh
+                    .next_refresh_at(now, now + to_std(grant.expires_in)),
+            ),
+            refresh_failures: 0,
             status: ConnectionStatus::Active,
             status_reason: None,
             status_at: now,
@@ -551,6 +564,7 @@ impl ConnectService {
             last_refresh_at: None,
             last_error: None,
             end_user_id: flow.end_user_id.clone(),
+            metadata: flow.metadata.clone(),
         };
         let reconnected = existing.is_some();
         let events = [

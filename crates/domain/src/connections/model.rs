@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 
 use crate::{
     ValidationError,
+    end_user::Metadata,
     ids::{ConnectionId, WorkspaceId},
 };
 
@@ -119,6 +120,10 @@ pub struct ConnectionRecord {
     pub access_token: Option<String>,
     pub refresh_token: Option<String>,
     pub access_expires_at: Option<DateTime<Utc>>,
+    /// When the token keeper should refresh next (`None`: never, e.g. needs re-auth).
+    pub next_refresh_at: Option<DateTime<Utc>>,
+    /// Consecutive failed refreshes.
+    pub refresh_failures: i32,
     pub status: ConnectionStatus,
     pub status_reason: Option<String>,
     pub status_at: DateTime<Utc>,
@@ -126,6 +131,8 @@ pub struct ConnectionRecord {
     pub last_refresh_at: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
     pub end_user_id: Option<String>,
+    /// The tenant's metadata for the end user, as given to the connect session.
+    pub metadata: Option<Metadata>,
 }
 
 /// A connection as listed: metadata only, never credentials.
@@ -143,6 +150,8 @@ pub struct ConnectionSummary {
     pub last_refresh_at: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
     pub end_user_id: Option<String>,
+    /// The tenant's metadata for the end user, as given to the connect session.
+    pub metadata: Option<Metadata>,
 }
 
 impl From<&ConnectionRecord> for ConnectionSummary {
@@ -160,6 +169,7 @@ impl From<&ConnectionRecord> for ConnectionSummary {
             last_refresh_at: r.last_refresh_at,
             last_error: r.last_error.clone(),
             end_user_id: r.end_user_id.clone(),
+            metadata: r.metadata.clone(),
         }
     }
 }

@@ -1,10 +1,16 @@
 //! sea-orm entities: one module per table, mirroring the migrations. Rows never leave this
 //! crate; the query modules map them to domain types.
 
+pub mod api_keys;
 pub mod connect_buttons;
 pub mod connect_flows;
+pub mod connect_sessions;
 pub mod connection_events;
 pub mod connections;
+pub mod refresh_attempts;
 pub mod users;
 pub mod web_sessions;
+pub mod webhook_deliveries;
+pub mod webhook_endpoints;
+pub mod webhook_messages;
 pub mod workspaces;

@@ -7,7 +7,10 @@ use actix_web::{
     web,
 };
 use amocrm::Platform;
-use domain::{connect::FlowStatus, ids::FlowId};
+use domain::{
+    connect::{FlowStatus, StartedFlow},
+    ids::FlowId,
+};
 
 use super::render;
 use crate::{
@@ -18,6 +21,7 @@ use crate::{
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/connect/done/{flow}", web::get().to(done))
+        .route("/connect/s/{token}", web::get().to(session_page))
         .route("/connect/{key}", web::get().to(connect_page))
         .route("/embed/{file}", web::get().to(embed));
 }
@@ -47,6 +51,28 @@ async fn connect_page(
         .connect
         .start(&key, binding_from(&req, production).as_deref(), None)
         .await?;
+    flow_page(&state, started)
+}
+
+/// `GET /connect/s/{token}`: a connect session's hosted page. The first browser to open the
+/// link redeems it; the flow it starts carries the session's end user and metadata.
+async fn session_page(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    token: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let production = state.settings.is_production();
+    let started = state
+        .api
+        .sessions
+        .open(&token, binding_from(&req, production).as_deref())
+        .await?;
+    flow_page(&state, started)
+}
+
+/// The hosted page for a started flow, with the browser-binding cookie.
+fn flow_page(state: &AppState, started: StartedFlow) -> Result<HttpResponse, PageError> {
+    let production = state.settings.is_production();
     let settings = &started.button.settings;
     let platform = settings.platform;
     let script_src = match &state.button_scripts {

@@ -1,12 +1,14 @@
 //! The route table. Each module registers its own routes; this is the only place they meet.
 
 mod amocrm;
+mod api_keys;
 mod auth;
 mod connect;
 mod connections;
 mod dashboard;
 mod health;
 mod landing;
+mod webhooks;
 
 use actix_web::{HttpResponse, http::StatusCode, web};
 use askama::Template;
@@ -18,6 +20,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(auth::routes)
         .configure(dashboard::routes)
         .configure(connections::routes)
+        .configure(api_keys::routes)
+        .configure(webhooks::routes)
+        .configure(crate::api::configure)
         .configure(connect::routes)
         .configure(amocrm::routes)
         .configure(health::routes)

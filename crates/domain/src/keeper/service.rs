@@ -1,0 +1,544 @@
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
+
+use amocrm::{AccountHost, AmoClient, AmoError, DomainAllowList, OAuthApp, TokenGrant};
+use chrono::{DateTime, Utc};
+use secrecy::{ExposeSecret as _, SecretString};
+use tokio::task::JoinSet;
+use uuid::Uuid;
+
+use super::{
+    AttemptOutcome, KeeperStats, KeeperStore, RefreshAttempt, RefreshFailure, RefreshPolicy,
+    Refreshed,
+};
+use crate::{
+    Error,
+    clock::Clock,
+    connect::hash_token,
+    connections::{
+        Actor, ConnectionRecord, ConnectionStatus, EventKind, NewEvent, SealedColumn,
+    },
+    crypto::{Binding, Keyring},
+    ids::{ConnectionId, WorkspaceId},
+    ports::ConnectionRepository,
+};
+
+/// What one refresh did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshOutcome {
+    Refreshed,
+    /// Not due any more, or not usable: someone else handled it.
+    Skipped,
+    /// Another instance rotated the token while this one was trying.
+    Superseded,
+    /// The connection was revoked meanwhile; the new tokens were thrown away.
+    Discarded,
+    /// amoCRM refused for good; the connection now needs a new authorization.
+    NeedsReauth(String),
+    /// A transient failure; the connection is scheduled for a retry.
+    Retrying(String),
+}
+
+/// A token valid for a while, for a tenant's backend.
+#[derive(Debug)]
+pub struct FreshToken {
+    pub access_token: SecretString,
+    pub expires_at: DateTime<Utc>,
+    /// `https://{account host}`: where the token is accepted.
+    pub api_base_url: String,
+}
+
+/// The pieces a [`Keeper`] works with.
+pub struct KeeperDeps {
+    pub store: Arc<dyn KeeperStore>,
+    pub connections: Arc<dyn ConnectionRepository>,
+    pub keyring: Arc<Keyring>,
+    pub amocrm: AmoClient,
+    pub allowed_domains: DomainAllowList,
+    /// The redirect URI every integration was created with (amoCRM checks it on refresh).
+    pub redirect_uri: String,
+    pub policy: RefreshPolicy,
+    pub clock: Arc<dyn Clock>,
+    /// This instance's identity in leases and the journal.
+    pub owner: String,
+    /// Connections claimed per round and refreshed concurrently.
+    pub batch: u64,
+    pub concurrency: usize,
+}
+
+/// Keeps tokens fresh; see the module documentation for the rules it follows.
+pub struct Keeper {
+    deps: KeeperDeps,
+    /// In-process single flight: one refresh per connection at a time, whether it comes from the
+    /// background loop or an API call.
+    flights: Mutex<HashMap<ConnectionId, Arc<tokio::sync::Mutex<()>>>>,
+    stats: Arc<KeeperStats>,
+}
+
+fn chrono(duration: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
+}
+
+/// Errors after which retrying with the same refresh token cannot succeed.
+fn is_terminal(error: &AmoError) -> bool {
+    matches!(
+        error,
+        AmoError::RefreshTokenRevoked
+            | AmoError::NotLinkedToClient
+            | AmoError::InvalidGrant { .. }
+            | AmoError::CodeRejected { .. }
+            | AmoError::InvalidClient
+            | AmoError::Unauthorized
+            | AmoError::BadRequest
+    )
+}
+
+impl Keeper {
+    #[must_use]
+    pub fn new(deps: KeeperDeps) -> Arc<Self> {
+        Arc::new(Self {
+            deps,
+            flights: Mutex::new(HashMap::new()),
+            stats: Arc::new(KeeperStats::default()),
+        })
+    }
+
+    #[must_use]
+    pub fn stats(&self) -> Arc<KeeperStats> {
+        self.stats.clone()
+    }
+
+    #[must_use]
+    pub fn owner(&self) -> &str {
+        &self.deps.owner
+    }
+
+    /// The earliest access-token expiry among usable connections (for the margin metric).
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub async fn earliest_expiry(&self) -> Result<Option<DateTime<Utc>>, Error> {
+        Ok(self.deps.store.earliest_expiry().await?)
+    }
+
+    /// Runs forever: one [`Keeper::run_once`] every `interval`.
+    pub async fn run(self: Arc<Self>, interval: Duration) {
+        loop {
+            if let Err(e) = self.run_once().await {
+                tracing::error!(error = %e, "token keeper round failed");
+            }
+            tokio::time::sleep(interval).await;
+        }
+    }
+
+    /// One round: resolves attempts abandoned by dead instances, then claims and refreshes every
+    /// due connection. Answers how many connections it processed.
+    ///
+    /// # Errors
+    /// Storage failures while claiming.
+    pub async fn run_once(self: &Arc<Self>) -> Result<usize, Error> {
+        self.resolve_abandoned().await?;
+        let mut processed = 0;
+        loop {
+            let now = self.deps.clock.now();
+            let claimed = self
+                .deps
+                .store
+                .claim_due(&self.deps.owner, now, self.deps.policy.lease, self.deps.batch)
+                .await?;
+            let count = claimed.len();
+            let mut tasks = JoinSet::new();
+            let permits = Arc::new(tokio::sync::Semaphore::new(self.deps.concurrency.max(1)));
+            for claim in claimed {
+                if claim.takeover {
+                    self.stats.takeover();
+                    tracing::warn!(connection_id = %claim.id, "took over an expired refresh lease");
+                }
+                let keeper = self.clone();
+                let permits = permits.clone();
+                tasks.spawn(async move {
+                    let _permit = permits.acquire_owned().await;
+                    keeper.refresh(claim.id, false).await
+                });
+            }
+            while tasks.join_next().await.is_some() {}
+            processed += count;
+            if (count as u64) < self.deps.batch {
+                return Ok(processed);
+            }
+        }
+    }
+
+    /// An access token valid for at least `min_validity`, refreshing (once, shared with any
+    /// concurrent caller and with the background loop) if needed.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] outside the workspace; [`Error::Conflict`] when the connection is not
+    /// usable; [`Error::Upstream`] when amoCRM refuses; [`Error::Busy`] when another instance
+    /// holds the refresh for too long.
+    pub async fn fresh_token(
+        self: &Arc<Self>,
+        workspace: WorkspaceId,
+        id: ConnectionId,
+        min_validity: Duration,
+    ) -> Result<FreshToken, Error> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        let flight = self.flight(id);
+        let _one_at_a_time = flight.lock().await;
+        loop {
+            let record = self
+                .deps
+                .connections
+                .connection(workspace, id)
+                .await?
+                .ok_or(Error::NotFound)?;
+            if !record.status.is_usable() {
+                return Err(Error::Conflict("the connection is not usable; it needs to be connected again"));
+            }
+            if let Some(token) = self.valid_token(&record, min_validity) {
+                return Ok(token);
+            }
+            if self
+                .deps
+                .store
+                .claim_one(id, &self.deps.owner, self.deps.policy.lease)
+                .await?
+                .is_some()
+            {
+                match self.refresh_claimed(id, true).await? {
+                    RefreshOutcome::NeedsReauth(reason) => return Err(Error::Upstream(reason)),
+                    RefreshOutcome::Retrying(reason) => return Err(Error::Upstream(reason)),
+                    RefreshOutcome::Discarded => return Err(Error::Conflict("the connection was revoked")),
+                    RefreshOutcome::Refreshed | RefreshOutcome::Skipped | RefreshOutcome::Superseded => {}
+                }
+            } else if tokio::time::Instant::now() >= deadline {
+                return Err(Error::Busy);
+            } else {
+                // Another instance holds the lease: wait for its result.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+
+    fn valid_token(&self, record: &ConnectionRecord, min_validity: Duration) -> Option<FreshToken> {
+        let expires_at = record.access_expires_at?;
+        if expires_at - self.deps.clock.now() < chrono(min_validity) {
+            return None;
+        }
+        let access_token = self
+            .open(record, SealedColumn::AccessToken, record.access_token.as_deref()?)
+            .ok()?;
+        Some(FreshToken {
+            access_token,
+            expires_at,
+            api_base_url: format!("https://{}", record.host),
+        })
+    }
+
+    fn flight(&self, id: ConnectionId) -> Arc<tokio::sync::Mutex<()>> {
+        let mut flights = self.flights.lock().unwrap_or_else(PoisonError::into_inner);
+        // Forget finished flights so the map stays as small as the work in progress.
+        flights.retain(|_, lock| Arc::strong_count(lock) > 1);
+        flights.entry(id).or_default().clone()
+    }
+
+    async fn refresh(self: &Arc<Self>, id: ConnectionId, forced: bool) -> RefreshOutcome {
+        let flight = self.flight(id);
+        let _one_at_a_time = flight.lock().await;
+        match self.refresh_claimed(id, forced).await {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                tracing::error!(connection_id = %id, error = %e, "refresh failed on storage");
+                if let Err(e) = self.deps.store.release(id, &self.deps.owner).await {
+                    tracing::error!(connection_id = %id, error = %e, "could not release a lease");
+                }
+                RefreshOutcome::Retrying("storage failure".into())
+            }
+        }
+    }
+
+    fn open(
+        &self,
+        record: &ConnectionRecord,
+        column: SealedColumn,
+        sealed: &str,
+    ) -> Result<SecretString, crate::crypto::OpenError> {
+        self.deps.keyring.open(sealed, &Binding {
+            workspace: record.workspace,
+            row: record.id.as_uuid(),
+            column: column.as_str(),
+        })
+    }
+
+    fn seal(&self, record: &ConnectionRecord, column: SealedColumn, value: &SecretString) -> String {
+        self.deps.keyring.seal(value.expose_secret(), &Binding {
+            workspace: record.workspace,
+            row: record.id.as_uuid(),
+            column: column.as_str(),
+        })
+    }
+
+    /// Refreshes a connection this instance holds the lease of.
+    async fn refresh_claimed(&self, id: ConnectionId, forced: bool) -> Result<RefreshOutcome, Error> {
+        let store = &self.deps.store;
+        let owner = &self.deps.owner;
+        let now = self.deps.clock.now();
+        let Some(record) = store.connection_for_keeper(id).await? else {
+            return Ok(RefreshOutcome::Skipped);
+        };
+        // Re-check after the claim: another instance may have refreshed it already.
+        let fresh = record
+            .next_refresh_at
+            .is_some_and(|at| at > now);
+        if !record.status.is_usable() || (fresh && !forced) {
+            store.release(id, owner).await?;
+            return Ok(RefreshOutcome::Skipped);
+        }
+        let credentials = (|| {
+            let secret = self.open(&record, SealedColumn::ClientSecret, record.client_secret.as_deref()?).ok()?;
+            let refresh = self.open(&record, SealedColumn::RefreshToken, record.refresh_token.as_deref()?).ok()?;
+            Some((secret, refresh))
+        })();
+        let Some((client_secret, refresh_token)) = credentials else {
+            // Missing or undecryptable (tampered, or moved from another row): never send it.
+            tracing::error!(event = "credentials_unreadable", connection_id = %id, "stored credentials cannot be opened");
+            return self.give_up(&record, "stored credentials cannot be decrypted".into()).await;
+        };
+        let attempt = RefreshAttempt {
+            id: Uuid::new_v4(),
+            connection: id,
+            owner: owner.clone(),
+            refresh_token_hash: hash_token(refresh_token.expose_secret()),
+            started_at: now,
+        };
+        store.begin_attempt(&attempt).await?;
+        let app = OAuthApp {
+            client_id: &record.client_id,
+            client_secret: &client_secret,
+            redirect_uri: &self.deps.redirect_uri,
+        };
+        let mut result = match AccountHost::parse(&record.host, &self.deps.allowed_domains) {
+            Ok(host) => self.deps.amocrm.refresh(&host, &app, &refresh_token).await,
+            Err(e) => Err(AmoError::InvalidHost(e)),
+        };
+        if matches!(result, Err(AmoError::NotFound)) {
+            result = self.retry_on_moved_host(&record, &app, &refresh_token).await;
+        }
+        match result {
+            Ok(grant) => self.persist(&record, &attempt, grant).await,
+            Err(error) => self.handle_failure(&record, &attempt, &error).await,
+        }
+    }
+
+    /// amoCRM answered 404: the account may have a new subdomain. Look it up as the official
+    /// library does and retry once there.
+    async fn retry_on_moved_host(
+        &self,
+        record: &ConnectionRecord,
+        app: &OAuthApp<'_>,
+        refresh_token: &SecretString,
+    ) -> Result<TokenGrant, AmoError> {
+        let Some(api_domain) = record.api_domain.as_deref() else {
+            return Err(AmoError::NotFound);
+        };
+        let moved = self.deps.amocrm.current_subdomain(api_domain, refresh_token).await?;
+        let host = moved.host(&self.deps.allowed_domains).map_err(AmoError::InvalidHost)?;
+        if host.platform() != record.platform {
+            return Err(AmoError::NotFound);
+        }
+        tracing::info!(connection_id = %record.id, from = %record.host, to = %host, "account moved to a new subdomain");
+        if !self.deps.store.store_host(record.id, &self.deps.owner, host.as_str()).await.map_err(|_| AmoError::NotFound)? {
+            return Err(AmoError::NotFound);
+        }
+        self.deps.amocrm.refresh(&host, app, refresh_token).await
+    }
+
+    async fn persist(
+        &self,
+        record: &ConnectionRecord,
+        attempt: &RefreshAttempt,
+        grant: TokenGrant,
+    ) -> Result<RefreshOutcome, Error> {
+        let now = self.deps.clock.now();
+        let expires_at = now + chrono(grant.expires_in);
+        let refreshed = Refreshed {
+            access_token: self.seal(record, SealedColumn::AccessToken, &grant.access_token),
+            refresh_token: grant
+                .refresh_token
+                .as_ref()
+                .map(|rt| self.seal(record, SealedColumn::RefreshToken, rt)),
+            access_expires_at: expires_at,
+            next_refresh_at: self.deps.policy.next_refresh_at(now, expires_at),
+            at: now,
+        };
+        let event = NewEvent {
+            kind: EventKind::Refreshed,
+            actor: Actor::Keeper,
+            detail: None,
+            at: now,
+        };
+        // amoCRM has rotated the pair: losing it now loses the connection. Retry the write while
+        // the lease is still ours; only then give up loudly.
+        let mut wait = Duration::from_millis(50);
+        let started = std::time::Instant::now();
+        let stored = loop {
+            match self.deps.store.store_refreshed(record.id, &self.deps.owner, &refreshed, &event).await {
+                Ok(stored) => break stored,
+                Err(e) if started.elapsed() < self.deps.policy.lease / 2 => {
+                    tracing::error!(connection_id = %record.id, error = ?e, "could not store rotated tokens; retrying");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(2));
+                }
+                Err(e) => {
+                    tracing::error!(event = "rotated_tokens_lost", connection_id = %record.id, error = %e, "rotated tokens could not be stored");
+                    self.stats.failed("persist_failed");
+                    return Err(e.into());
+                }
+            }
+        };
+        let outcome = if stored {
+            self.stats.refreshed();
+            (AttemptOutcome::Refreshed, RefreshOutcome::Refreshed)
+        } else {
+            tracing::info!(connection_id = %record.id, "refreshed tokens discarded: the connection was revoked or the lease lost");
+            (AttemptOutcome::Discarded, RefreshOutcome::Discarded)
+        };
+        self.deps.store.finish_attempt(attempt.id, outcome.0, self.deps.clock.now()).await?;
+        Ok(outcome.1)
+    }
+
+    async fn handle_failure(
+        &self,
+        record: &ConnectionRecord,
+        attempt: &RefreshAttempt,
+        error: &AmoError,
+    ) -> Result<RefreshOutcome, Error> {
+        let store = &self.deps.store;
+        let now = self.deps.clock.now();
+        let kind = error.kind();
+        if is_terminal(error) {
+            // A sibling may have rotated the token after this instance read it.
+            let current = store.connection_for_keeper(record.id).await?;
+            if current.as_ref().is_some_and(|c| c.refresh_token != record.refresh_token) {
+                store.finish_attempt(attempt.id, AttemptOutcome::Superseded, now).await?;
+                store.release(record.id, &self.deps.owner).await?;
+                return Ok(RefreshOutcome::Superseded);
+            }
+            let previous = store.last_outcome(record.id).await?;
+            let reason = match previous.as_deref() {
+                Some("response_lost") => format!(
+                    "amoCRM refused the refresh token ({kind}) after an earlier refresh response was lost: \
+                     the rotated token never arrived"
+                ),
+                Some("abandoned") => format!(
+                    "amoCRM refused the refresh token ({kind}) after an instance crashed during a refresh"
+                ),
+                _ => format!("amoCRM refused the refresh token ({kind})"),
+            };
+            store.finish_attempt(attempt.id, AttemptOutcome::Refused, now).await?;
+            self.stats.failed(kind);
+            return self.give_up(record, reason).await;
+        }
+        let outcome = if matches!(error, AmoError::Timeout | AmoError::Network { .. }) {
+            AttemptOutcome::ResponseLost
+        } else {
+            AttemptOutcome::Failed
+        };
+        store.finish_attempt(attempt.id, outcome, now).await?;
+        self.stats.failed(kind);
+        let failing_since = if record.status == ConnectionStatus::Active {
+            now
+        } else {
+            record.status_at
+        };
+        if now - failing_since > chrono(self.deps.policy.give_up_after) {
+            return self
+                .give_up(record, format!("refreshing kept failing since {failing_since} ({kind})"))
+                .await;
+        }
+        let status = match error {
+            AmoError::RateLimited { .. } | AmoError::Forbidden { .. } => ConnectionStatus::RateLimited,
+            _ => ConnectionStatus::Degraded,
+        };
+        let failures = record.refresh_failures.saturating_add(1);
+        let wait = self.deps.policy.backoff(u32::try_from(failures).unwrap_or(1), error.retry_after());
+        let reason = format!("refresh failed ({kind}); retrying");
+        store
+            .store_failure(
+                record.id,
+                &self.deps.owner,
+                &RefreshFailure {
+                    status,
+                    reason: reason.clone(),
+                    failures,
+                    next_refresh_at: Some(now + chrono(wait)),
+                    at: now,
+                },
+                Some(&NewEvent {
+                    kind: EventKind::RefreshFailed,
+                    actor: Actor::Keeper,
+                    detail: Some(reason.clone()),
+                    at: now,
+                }),
+            )
+            .await?;
+        tracing::warn!(connection_id = %record.id, kind, "refresh failed; will retry");
+        Ok(RefreshOutcome::Retrying(reason))
+    }
+
+    /// Marks the connection needs-re-auth and stops calling amoCRM for it.
+    async fn give_up(&self, record: &ConnectionRecord, reason: String) -> Result<RefreshOutcome, Error> {
+        let now = self.deps.clock.now();
+        self.deps
+            .store
+            .store_failure(
+                record.id,
+                &self.deps.owner,
+                &RefreshFailure {
+                    status: ConnectionStatus::NeedsReauth,
+                    reason: reason.clone(),
+                    failures: 0,
+                    next_refresh_at: None,
+                    at: now,
+                },
+                Some(&NewEvent {
+                    kind: EventKind::NeedsReauth,
+                    actor: Actor::Keeper,
+                    detail: Some(reason.clone()),
+                    at: now,
+                }),
+            )
+            .await?;
+        tracing::warn!(event = "needs_reauth", workspace_id = %record.workspace, connection_id = %record.id, reason = %reason, "connection needs re-authorization");
+        Ok(RefreshOutcome::NeedsReauth(reason))
+    }
+
+    /// Attempts whose instance died mid-call are closed, and their connections made due at once
+    /// so the next refresher finds out whether the old refresh token still works.
+    async fn resolve_abandoned(&self) -> Result<(), Error> {
+        let now = self.deps.clock.now();
+        let before = now - chrono(self.deps.policy.lease);
+        for attempt in self.deps.store.abandoned_attempts(before).await? {
+            self.deps
+                .store
+                .finish_attempt(attempt.id, AttemptOutcome::Abandoned, now)
+                .await?;
+            let Some(record) = self.deps.store.connection_for_keeper(attempt.connection).await? else {
+                continue;
+            };
+            let still_current = record
+                .refresh_token
+                .as_deref()
+                .and_then(|sealed| self.open(&record, SealedColumn::RefreshToken, sealed).ok())
+                .is_some_and(|rt| hash_token(rt.expose_secret()) == attempt.refresh_token_hash);
+            if still_current && record.status.is_usable() {
+                tracing::warn!(connection_id = %record.id, attempt = %attempt.id, "resolving a refresh interrupted by a crashed instance");
+                self.deps.store.make_due(record.id, now).await?;
+            }
+        }
+        Ok(())
+    }
+}
