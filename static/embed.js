@@ -1,10 +1,13 @@
-// amolink embed loader: renders a "connect" button that opens the hosted connect page.
+// amolink embed loader: renders a "connect" button that opens the hosted connect page in a popup.
+//
+// The hosted page isolates itself from other sites (Cross-Origin-Opener-Policy), so it cannot
+// report back to this page. When the popup closes, the script tag fires `amolink:closed`; the
+// outcome itself reaches the tenant's backend through the API and signed webhooks.
 (function () {
   "use strict";
   var script = document.currentScript;
   if (!script || !script.parentNode) return;
   var url = __URL__;
-  var origin = __ORIGIN__;
   var button = document.createElement("button");
   button.type = "button";
   button.className = "amolink-connect";
@@ -14,12 +17,15 @@
     var width = 720, height = 760;
     var left = Math.max(0, (screen.width - width) / 2), top = Math.max(0, (screen.height - height) / 2);
     var popup = window.open(url, "amolink_connect", "width=" + width + ",height=" + height + ",left=" + left + ",top=" + top);
-    if (!popup) window.location.href = url;
+    if (!popup) {
+      window.location.href = url;
+      return;
+    }
+    var watch = setInterval(function () {
+      if (!popup.closed) return;
+      clearInterval(watch);
+      script.dispatchEvent(new CustomEvent("amolink:closed", { bubbles: true }));
+    }, 500);
   });
   script.parentNode.insertBefore(button, script.nextSibling);
-  window.addEventListener("message", function (event) {
-    if (event.origin !== origin || !event.data || typeof event.data.type !== "string") return;
-    if (event.data.type.indexOf("amolink:") !== 0) return;
-    script.dispatchEvent(new CustomEvent(event.data.type, { bubbles: true, detail: event.data }));
-  });
 })();

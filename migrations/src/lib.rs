@@ -11,6 +11,7 @@ mod m20261126_000002_connections;
 mod m20261126_000003_api_keys;
 mod m20261126_000004_token_keeper;
 mod m20261126_000005_webhooks;
+mod m20261126_000006_rate_limits;
 
 /// Applies amolink's migrations in order.
 pub struct Migrator;
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000003_api_keys::Migration),
             Box::new(m20261126_000004_token_keeper::Migration),
             Box::new(m20261126_000005_webhooks::Migration),
+            Box::new(m20261126_000006_rate_limits::Migration),
         ]
     }
 }

@@ -166,7 +166,7 @@ impl MigrationTrait for Migration {
                     .col(uuid(ConnectionEvents::ConnectionId))
                     .col(uuid(ConnectionEvents::WorkspaceId))
                     .col(string_len(ConnectionEvents::Kind, 32))
-                    .col(string_len(ConnectionEvents::Actor, 64))
+                    .col(string_len(ConnectionEvents::Actor, 320))
                     .col(text_null(ConnectionEvents::Detail))
                     .col(big_integer(ConnectionEvents::At))
                     .foreign_key(

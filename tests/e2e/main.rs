@@ -15,5 +15,7 @@ mod keeper;
 mod key_rotation;
 mod lifecycle;
 mod operations;
+mod proxy;
 mod sessions;
+mod tokens;
 mod webhooks;

@@ -45,7 +45,7 @@ fn postgres_admin_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
 
-async fn fresh_database(engine: Engine, dir: &std::path::Path) -> String {
+pub async fn fresh_database(engine: Engine, dir: &std::path::Path) -> String {
     match engine {
         Engine::Sqlite => format!("sqlite://{}/amolink.db?mode=rwc", dir.display()),
         Engine::Postgres => {

@@ -19,6 +19,7 @@ use reqwest::header::{HeaderMap, HeaderName};
 use reqwest::{Method, StatusCode};
 
 use crate::errors::AmoError;
+use crate::problem::{Endpoint, classify};
 
 /// Path prefixes a tenant may reach. `/oauth2/` and everything else stay out of reach.
 const ALLOWED_PREFIXES: &[&str] = &["/api/v4/"];
@@ -89,12 +90,37 @@ impl ForwardResponse {
     }
 }
 
+impl ForwardResponse {
+    /// For a refusal the caller must react to (401, 403, 429: refresh, stop, slow down), reads the
+    /// capped body and classifies the answer like any other amoCRM error (`retry_after` from the
+    /// body or header, an HTML block page). The response comes back unchanged, body buffered, so
+    /// it can still be relayed. `None` for 2xx.
+    pub async fn classify_refusal(self) -> (Self, Option<AmoError>) {
+        if self.status.is_success() {
+            return (self, None);
+        }
+        let status = self.status;
+        let headers = self.headers.clone();
+        let body = self.collect().await.unwrap_or_default();
+        let error = classify(Endpoint::Api, status, &headers, &body);
+        let replay = Self {
+            status,
+            headers,
+            body: Box::pin(stream::once(std::future::ready(Ok(body)))),
+        };
+        (replay, Some(error))
+    }
+}
+
 impl ForwardRequest {
-    /// Checks method, path and query before anything is sent.
+    /// Checks method, path and query before anything is sent. [`AmoClient::forward`] does it too;
+    /// callers run it first when a refused request must cost nothing (no token, no rate slot).
     ///
     /// # Errors
     /// [`AmoError::UnsafeRequest`] naming the broken rule.
-    pub(crate) fn validate(&self) -> Result<(), AmoError> {
+    ///
+    /// [`AmoClient::forward`]: crate::AmoClient::forward
+    pub fn validate(&self) -> Result<(), AmoError> {
         let refuse = |reason| Err(AmoError::UnsafeRequest { reason });
         let allowed_methods = [
             Method::GET,
@@ -326,6 +352,50 @@ mod tests {
             let parsed = HeaderName::from_bytes(name.as_bytes()).expect("valid header name");
             assert_eq!(parsed.as_str(), *name);
         }
+    }
+
+    fn answer(status: u16, content_type: &'static str, body: &'static [u8]) -> ForwardResponse {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            HeaderName::from_static("content-type"),
+            HeaderValue::from_static(content_type),
+        );
+        ForwardResponse {
+            status: StatusCode::from_u16(status).expect("status"),
+            headers,
+            body: Box::pin(stream::iter(vec![Ok(Bytes::from_static(body))])),
+        }
+    }
+
+    #[tokio::test]
+    async fn refusals_are_classified_and_still_relayable() {
+        let body = br#"{"title":"Too Many Requests","status":429,"retry_after":300}"#;
+        let (relayed, meaning) = answer(429, "application/problem+json", body)
+            .classify_refusal()
+            .await;
+        assert!(matches!(
+            meaning,
+            Some(AmoError::RateLimited { retry_after: Some(wait) }) if wait.as_secs() == 300
+        ));
+        assert_eq!(relayed.status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(
+            relayed.collect().await.expect("body"),
+            Bytes::from_static(body)
+        );
+
+        let (_, meaning) = answer(403, "text/html", b"<html>403 Forbidden</html>")
+            .classify_refusal()
+            .await;
+        assert!(matches!(meaning, Some(AmoError::Forbidden { html: true })));
+        let (_, meaning) = answer(403, "application/problem+json", br#"{"status":403}"#)
+            .classify_refusal()
+            .await;
+        assert!(matches!(meaning, Some(AmoError::Forbidden { html: false })));
+        let (ok, meaning) = answer(200, "application/hal+json", b"{}")
+            .classify_refusal()
+            .await;
+        assert!(meaning.is_none());
+        assert_eq!(ok.collect().await.expect("body"), Bytes::from_static(b"{}"));
     }
 
     #[tokio::test]

@@ -57,6 +57,13 @@ pub enum Error {
     /// The server is saturated; the caller may retry shortly.
     #[error("busy")]
     Busy,
+    /// amoCRM's request rate for a connection is spent (or amoCRM asked for a pause): retry after
+    /// the given time. `reason` is safe to show.
+    #[error("rate limited: {reason}")]
+    RateLimited {
+        retry_after: Duration,
+        reason: &'static str,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]

@@ -5,6 +5,7 @@
 //! traits ([`ports`]) that the `persistence` crate implements, and it parses every input into a
 //! type that can only hold valid values, so the services below never re-check them.
 
+pub mod access;
 pub mod accounts;
 pub mod api_keys;
 pub mod clock;
@@ -14,6 +15,7 @@ pub mod connections;
 pub mod crypto;
 pub mod end_user;
 pub mod error;
+pub mod governor;
 pub mod ids;
 pub mod keeper;
 pub mod key_rotation;

@@ -10,6 +10,7 @@ mod database;
 mod entities;
 mod flows;
 mod keeper;
+mod rate_limits;
 mod sealed;
 mod sessions;
 mod time;

@@ -162,6 +162,13 @@ impl AppError {
                     "Too many attempts. Wait a few minutes and try again.",
                 )
             },
+            Self::Domain(D::RateLimited {
+                retry_after,
+                reason,
+            }) => Problem {
+                retry_after: Some(*retry_after),
+                ..problem(StatusCode::TOO_MANY_REQUESTS, "amoCRM rate limit", reason)
+            },
             Self::Domain(D::Conflict(what)) | Self::Domain(D::Store(S::Duplicate(what))) => {
                 problem(StatusCode::CONFLICT, "Conflict", what)
             }

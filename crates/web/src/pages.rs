@@ -150,11 +150,11 @@ impl From<&ConnectionSummary> for ConnectionRow {
             platform_name: platform_name(c.platform),
             status_label: c.status.label(),
             status_class: status_class(c.status),
-            status_reason: c.status_reason.clone().unwrap_or_default(),
+            status_reason: c.status_reason.clone().unwrap_or_else(|| "—".to_owned()),
             connected_at: when(Some(c.connected_at)),
             expires_at: when(c.access_expires_at),
             last_refresh: when(c.last_refresh_at),
-            last_error: c.last_error.clone().unwrap_or_default(),
+            last_error: c.last_error.clone().unwrap_or_else(|| "—".to_owned()),
             end_user: c.end_user_id.clone().unwrap_or_default(),
             metadata: c.metadata.as_ref().map(|m| m.to_json()).unwrap_or_default(),
         }

@@ -212,6 +212,14 @@ fn serve(
         batch: 100,
         concurrency: 16,
     });
+    let access = crate::api::access_services(
+        &database,
+        keeper.clone(),
+        amocrm.clone(),
+        allowed_domains.clone(),
+        Duration::from_secs(settings.refresh_margin_secs),
+        clock.clone(),
+    );
     let connect = ConnectService::new(ConnectDeps {
         buttons: database.clone(),
         flows: database.clone(),
@@ -240,6 +248,7 @@ fn serve(
         connections,
         api,
         keeper: keeper.clone(),
+        access,
         webhooks,
         health: database.clone(),
         clock: clock.clone(),

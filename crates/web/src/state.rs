@@ -28,6 +28,8 @@ pub struct AppState {
     /// API keys and connect sessions for the tenant API.
     pub api: crate::api::ApiState,
     pub keeper: Arc<Keeper>,
+    /// Token vending and the proxy for the tenant API.
+    pub access: domain::access::Access,
     /// The workspace's outgoing webhook endpoints.
     pub webhooks: domain::webhooks::Webhooks,
     /// For readiness checks.

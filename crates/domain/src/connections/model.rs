@@ -228,10 +228,14 @@ pub enum EventKind {
     NeedsReauth,
     Disconnected,
     Revoked,
+    /// amoCRM blocked the integration (403 after too many requests); the proxy paused it.
+    RateLimited,
+    /// amoCRM answered again after a block.
+    Resumed,
 }
 
 impl EventKind {
-    const ALL: [Self; 8] = [
+    const ALL: [Self; 10] = [
         Self::SecretsReceived,
         Self::Connected,
         Self::Reconnected,
@@ -240,6 +244,8 @@ impl EventKind {
         Self::NeedsReauth,
         Self::Disconnected,
         Self::Revoked,
+        Self::RateLimited,
+        Self::Resumed,
     ];
 
     #[must_use]
@@ -253,6 +259,8 @@ impl EventKind {
             Self::NeedsReauth => "needs_reauth",
             Self::Disconnected => "disconnected",
             Self::Revoked => "revoked",
+            Self::RateLimited => "rate_limited",
+            Self::Resumed => "resumed",
         }
     }
 
@@ -267,6 +275,8 @@ impl EventKind {
             Self::NeedsReauth => "Needs re-authorisation",
             Self::Disconnected => "Disconnected by amoCRM",
             Self::Revoked => "Revoked",
+            Self::RateLimited => "Blocked by amoCRM; traffic paused",
+            Self::Resumed => "amoCRM answers again",
         }
     }
 }

@@ -47,11 +47,15 @@ impl RefreshPolicy {
     }
 
     /// The wait before retry number `failures` (1-based): exponential from 30 s, capped at an
-    /// hour, with ±20 % jitter, and never shorter than what amoCRM asked for.
+    /// hour, with ±20 % jitter, and never shorter than what amoCRM asked for. With a small margin
+    /// both shrink (to a quarter and a half of it), so retries still land before the token expires.
     #[must_use]
     pub fn backoff(&self, failures: u32, retry_after: Option<Duration>) -> Duration {
         let exponent = failures.saturating_sub(1).min(7);
-        let base = Duration::from_secs(30).saturating_mul(1 << exponent).min(Duration::from_secs(3600));
+        let floor = Duration::from_millis(200);
+        let first = Duration::from_secs(30).min(self.margin / 4).max(floor);
+        let cap = Duration::from_secs(3600).min(self.margin / 2).max(floor);
+        let base = first.saturating_mul(1 << exponent).min(cap);
         let spread = rand::thread_rng().gen_range(0.8..=1.2);
         base.mul_f64(spread).max(retry_after.unwrap_or_default())
     }

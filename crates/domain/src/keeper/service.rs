@@ -223,6 +223,65 @@ impl Keeper {
         }
     }
 
+    /// A replacement for an access token amoCRM just refused (401): the stored token if someone
+    /// already replaced it, otherwise exactly one forced refresh — through the same single flight
+    /// and lease as every other refresh, so concurrent callers that saw the same 401 cause one
+    /// refresh between them.
+    ///
+    /// # Errors
+    /// As [`Keeper::fresh_token`].
+    pub async fn replace_refused(
+        self: &Arc<Self>,
+        workspace: WorkspaceId,
+        id: ConnectionId,
+        refused: &SecretString,
+    ) -> Result<FreshToken, Error> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        let flight = self.flight(id);
+        let _one_at_a_time = flight.lock().await;
+        loop {
+            let record = self
+                .deps
+                .connections
+                .connection(workspace, id)
+                .await?
+                .ok_or(Error::NotFound)?;
+            if !record.status.is_usable() {
+                return Err(Error::Conflict(
+                    "the connection is not usable; it needs to be connected again",
+                ));
+            }
+            if let Some(token) = self.valid_token(&record, Duration::ZERO)
+                && token.access_token.expose_secret() != refused.expose_secret()
+            {
+                return Ok(token);
+            }
+            if self
+                .deps
+                .store
+                .claim_one(id, &self.deps.owner, self.deps.policy.lease)
+                .await?
+                .is_some()
+            {
+                match self.refresh_claimed(id, true).await? {
+                    RefreshOutcome::NeedsReauth(reason) | RefreshOutcome::Retrying(reason) => {
+                        return Err(Error::Upstream(reason));
+                    }
+                    RefreshOutcome::Discarded => {
+                        return Err(Error::Conflict("the connection was revoked"));
+                    }
+                    RefreshOutcome::Refreshed
+                    | RefreshOutcome::Skipped
+                    | RefreshOutcome::Superseded => {}
+                }
+            } else if tokio::time::Instant::now() >= deadline {
+                return Err(Error::Busy);
+            } else {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+
     fn valid_token(&self, record: &ConnectionRecord, min_validity: Duration) -> Option<FreshToken> {
         let expires_at = record.access_expires_at?;
         if expires_at - self.deps.clock.now() < chrono(min_validity) {

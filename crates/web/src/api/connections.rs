@@ -331,7 +331,7 @@ impl ListParams {
 }
 
 /// An id from the path; anything that is not a UUID is simply not found.
-fn connection_id(raw: &str) -> Result<ConnectionId, ApiError> {
+pub(super) fn connection_id(raw: &str) -> Result<ConnectionId, ApiError> {
     raw.parse().map_err(|_| AppError::NotFound.into())
 }
 

@@ -75,7 +75,7 @@ pub async fn page() -> Result<HttpResponse, PageError> {
             DocRoute {
                 anchor: op.id.to_owned(),
                 method: route.method.as_str(),
-                path: format!("{BASE}{}", route.path),
+                path: format!("{BASE}{}", route.openapi_path()),
                 summary: op.summary,
                 description: op.description,
                 scope: route.scope.map_or("", |s| s.as_str()),

@@ -1,14 +1,17 @@
 //! The tenant API under `/api/v1`: authenticated by API keys, answered in JSON, errors as
 //! `application/problem+json`, described by an OpenAPI document built from the route table.
 
+mod access;
 mod caller;
 mod connect_sessions;
 mod connections;
 mod docs;
 mod input;
 pub mod openapi;
+mod proxy;
 mod rate_limit;
 pub mod schema;
+mod tokens;
 
 use std::sync::Arc;
 
@@ -22,6 +25,7 @@ use domain::{
     ports::ButtonRepository,
 };
 
+pub use access::access_services;
 pub use caller::{ApiCaller, RequiredScope};
 use openapi::{ApiMethod, ApiRoute, BASE, Operation, Reply};
 pub use rate_limit::{KeyRateLimiter, RatePolicy};
@@ -73,6 +77,8 @@ pub fn routes() -> Vec<ApiRoute> {
     }];
     all.extend(connections::routes());
     all.extend(connect_sessions::routes());
+    all.extend(tokens::routes());
+    all.extend(proxy::routes());
     all
 }
 
@@ -158,7 +164,7 @@ mod tests {
         let doc = document(&routes());
         assert_eq!(doc["openapi"], "3.0.3");
         for route in routes() {
-            let op = &doc["paths"][route.path][route.method.as_str().to_lowercase()];
+            let op = &doc["paths"][route.openapi_path()][route.method.as_str().to_lowercase()];
             assert!(op.is_object(), "{} {}", route.method.as_str(), route.path);
             let responses = op["responses"].as_object().expect("responses");
             match route.scope {

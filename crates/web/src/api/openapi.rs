@@ -17,7 +17,10 @@ use super::schema::{ApiSchema, Components, Schema};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ApiMethod {
     Get,
+    Head,
     Post,
+    Put,
+    Patch,
     Delete,
 }
 
@@ -26,7 +29,10 @@ impl ApiMethod {
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Get => "GET",
+            Self::Head => "HEAD",
             Self::Post => "POST",
+            Self::Put => "PUT",
+            Self::Patch => "PATCH",
             Self::Delete => "DELETE",
         }
     }
@@ -35,7 +41,10 @@ impl ApiMethod {
     pub fn http(self) -> Method {
         match self {
             Self::Get => Method::GET,
+            Self::Head => Method::HEAD,
             Self::Post => Method::POST,
+            Self::Put => Method::PUT,
+            Self::Patch => Method::PATCH,
             Self::Delete => Method::DELETE,
         }
     }
@@ -139,6 +148,29 @@ pub struct DocumentedResponse {
 }
 
 impl ApiRoute {
+    /// The path as OpenAPI spells it: actix's `{name:regex}` segments become `{name}`.
+    #[must_use]
+    pub fn openapi_path(&self) -> String {
+        let mut out = String::with_capacity(self.path.len());
+        let (mut in_param, mut in_regex) = (false, false);
+        for c in self.path.chars() {
+            match c {
+                '{' => {
+                    in_param = true;
+                    out.push(c);
+                }
+                '}' => {
+                    (in_param, in_regex) = (false, false);
+                    out.push(c);
+                }
+                ':' if in_param => in_regex = true,
+                _ if in_regex => {}
+                _ => out.push(c),
+            }
+        }
+        out
+    }
+
     /// The successful replies plus the errors this route can answer with.
     pub fn responses(&self, op: &Operation, c: &mut Components) -> Vec<DocumentedResponse> {
         let mut out: Vec<DocumentedResponse> = op
@@ -296,7 +328,7 @@ pub fn document(routes: &[ApiRoute]) -> Value {
     for route in routes {
         let operation = operation_json(route, &mut components);
         let entry = paths
-            .entry(route.path.to_owned())
+            .entry(route.openapi_path())
             .or_insert_with(|| Value::Object(Map::new()));
         if let Value::Object(methods) = entry {
             methods.insert(route.method.as_str().to_lowercase(), operation);

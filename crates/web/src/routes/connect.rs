@@ -115,8 +115,8 @@ fn flow_page(state: &AppState, started: StartedFlow) -> Result<HttpResponse, Pag
 }
 
 /// `GET /embed/{key}.js`: a loader for the tenant's own site. It renders a button that opens
-/// the hosted page in a popup, so no third-party cookie is ever needed, and re-emits the result
-/// as an `amolink:connected` / `amolink:failed` / `amolink:declined` DOM event on its script tag.
+/// the hosted page in a popup, so no third-party cookie is ever needed, and fires
+/// `amolink:closed` on its script tag when the popup closes.
 async fn embed(
     state: web::Data<AppState>,
     file: web::Path<String>,
@@ -129,13 +129,8 @@ async fn embed(
         .ok_or(AppError::NotFound)?;
     let public = state.settings.public_base();
     let url = format!("{public}/connect/{}", button.key);
-    let origin = state.settings.public_url.origin().ascii_serialization();
     let js = EMBED_TEMPLATE
         .replace("__URL__", &serde_json::to_string(&url).unwrap_or_default())
-        .replace(
-            "__ORIGIN__",
-            &serde_json::to_string(&origin).unwrap_or_default(),
-        )
         .replace(
             "__TITLE__",
             &serde_json::to_string(&button.settings.title).unwrap_or_default(),

@@ -132,10 +132,10 @@ async fn detail(
 
 /// `POST /connections/{id}/revoke`
 async fn revoke(
+    CsrfForm(_): CsrfForm<NoFields>,
     state: web::Data<AppState>,
     who: SignedIn,
     id: web::Path<String>,
-    CsrfForm(_): CsrfForm<NoFields>,
 ) -> Result<HttpResponse, PageError> {
     let id = connection_id(&id)?;
     state

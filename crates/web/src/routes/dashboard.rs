@@ -73,9 +73,9 @@ struct ButtonFields {
 
 /// `POST /buttons`: adds a connect button to the workspace.
 async fn add_button(
+    CsrfForm(form): CsrfForm<ButtonFields>,
     state: web::Data<AppState>,
     who: SignedIn,
-    CsrfForm(form): CsrfForm<ButtonFields>,
 ) -> Result<HttpResponse, PageError> {
     let scopes: Vec<String> = [
         ("crm", &form.scope_crm),

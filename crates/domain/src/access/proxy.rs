@@ -1,0 +1,226 @@
+//! The proxy: a tenant's API call forwarded to its amoCRM account with the connection's token.
+//!
+//! The tenant's request is validated right after the connection is found, so a refused path
+//! costs no token, no rate slot and no request. Every request to amoCRM — the retry after a 401 included
+//! — first gets a slot from the governor. amoCRM's answers are relayed as they are, except that
+//! amolink reacts to three of them:
+//! - **401**: the token was refused. One replacement through the keeper (single flight + lease),
+//!   one retry; a second 401 is amoCRM's problem, not the tenant's (502), and the connection is
+//!   left for the keeper to judge.
+//! - **429**: relayed with `Retry-After` from amoCRM's `retry_after`, and the governor pauses the
+//!   integration for that long on every instance.
+//! - **403 with an HTML page** (nginx's block page, amocrm.md §6): the integration is blocked.
+//!   Traffic stops for the cooldown and the connection is marked `rate_limited` with a history
+//!   event; the first success afterwards marks it active again. A JSON 403 is an ordinary "no
+//!   rights for this resource" answer and is only relayed.
+
+use std::{sync::Arc, time::Duration};
+
+use amocrm::{AccountHost, AmoError, ForwardRequest, ForwardResponse};
+use secrecy::SecretString;
+
+use super::{AccessDeps, usable_connection};
+use crate::{
+    Error, ValidationError,
+    connections::{Actor, ConnectionRecord, ConnectionStatus, EventKind, NewEvent},
+    ids::{ConnectionId, WorkspaceId},
+};
+
+/// The token must outlive the wait for a slot and the call itself.
+const MIN_TOKEN_VALIDITY: Duration = Duration::from_secs(120);
+
+const BLOCKED_REASON: &str = "amoCRM blocked this integration (403) after too many requests; \
+amolink paused its traffic";
+
+/// amoCRM's answer, to relay; `retry_after` must be sent as `Retry-After`.
+pub struct Proxied {
+    pub response: ForwardResponse,
+    pub retry_after: Option<Duration>,
+}
+
+/// Forwards tenants' API calls; see the module documentation.
+#[derive(Clone)]
+pub struct Proxy {
+    deps: Arc<AccessDeps>,
+}
+
+fn unsafe_request(error: &AmoError) -> Error {
+    match error {
+        AmoError::UnsafeRequest { reason } => {
+            Error::Invalid(ValidationError::new("request", *reason))
+        }
+        other => upstream(other),
+    }
+}
+
+/// amoCRM could not be reached or misbehaved; the text names the kind, never a body or token.
+fn upstream(error: &AmoError) -> Error {
+    Error::Upstream(format!(
+        "amoCRM did not answer the proxied request: {error}"
+    ))
+}
+
+impl Proxy {
+    pub(super) fn new(deps: Arc<AccessDeps>) -> Self {
+        Self { deps }
+    }
+
+    /// Forwards `request` to the connection's account host.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] outside the workspace; [`Error::Conflict`] for an unusable
+    /// connection; [`Error::Invalid`] for a path, query or method that may not be forwarded
+    /// (before any token, slot or request); [`Error::RateLimited`] when no slot frees within the governor's wait;
+    /// [`Error::Upstream`] when amoCRM cannot be reached or refuses a refreshed token.
+    pub async fn forward(
+        &self,
+        workspace: WorkspaceId,
+        id: ConnectionId,
+        request: ForwardRequest,
+    ) -> Result<Proxied, Error> {
+        // The connection first: another workspace's id is 404 whatever the path. Nothing has
+        // been sent or spent yet when the path is refused.
+        let record = usable_connection(&self.deps, workspace, id).await?;
+        request.validate().map_err(|e| unsafe_request(&e))?;
+        let host = AccountHost::parse(&record.host, &self.deps.allowed_domains).map_err(|_| {
+            Error::Conflict("the connection's account host is no longer on the allowed domain list")
+        })?;
+        let mut token = self
+            .deps
+            .keeper
+            .fresh_token(workspace, id, MIN_TOKEN_VALIDITY)
+            .await?
+            .access_token;
+        let mut replaced = false;
+        loop {
+            let response = self.send(id, &host, &token, request.clone()).await?;
+            match response.status.as_u16() {
+                401 if !replaced => {
+                    tracing::info!(connection_id = %id, "amoCRM refused the access token; replacing it once");
+                    token = self
+                        .deps
+                        .keeper
+                        .replace_refused(workspace, id, &token)
+                        .await?
+                        .access_token;
+                    replaced = true;
+                }
+                401 => {
+                    tracing::warn!(connection_id = %id, "amoCRM refused a freshly refreshed access token");
+                    return Err(Error::Upstream(
+                        "amoCRM refused the connection's access token even after a refresh".into(),
+                    ));
+                }
+                429 | 403 => return self.refused(&record, response).await,
+                status if (200..300).contains(&status) => {
+                    if record.status == ConnectionStatus::RateLimited {
+                        self.resumed(&record).await;
+                    }
+                    return Ok(Proxied {
+                        response,
+                        retry_after: None,
+                    });
+                }
+                _ => {
+                    return Ok(Proxied {
+                        response,
+                        retry_after: None,
+                    });
+                }
+            }
+        }
+    }
+
+    /// One request, once the governor allows it.
+    async fn send(
+        &self,
+        id: ConnectionId,
+        host: &AccountHost,
+        token: &SecretString,
+        request: ForwardRequest,
+    ) -> Result<ForwardResponse, Error> {
+        self.deps.governor.admit(id).await?;
+        self.deps
+            .amocrm
+            .forward(host, token, request)
+            .await
+            .map_err(|e| unsafe_request(&e))
+    }
+
+    /// amoCRM said slow down (429) or stop (403): pause, mark, and relay its answer.
+    async fn refused(
+        &self,
+        record: &ConnectionRecord,
+        response: ForwardResponse,
+    ) -> Result<Proxied, Error> {
+        let policy = *self.deps.governor.policy();
+        let (response, meaning) = response.classify_refusal().await;
+        let pause = match meaning {
+            Some(AmoError::RateLimited { retry_after }) => {
+                let wait = retry_after
+                    .filter(|wait| !wait.is_zero())
+                    .unwrap_or(policy.default_retry_after);
+                tracing::warn!(event = "amocrm_rate_limited", connection_id = %record.id, retry_after_ms = wait.as_millis(), "amoCRM answered 429");
+                wait
+            }
+            Some(AmoError::Forbidden { html: true }) => {
+                tracing::error!(event = "amocrm_blocked", workspace_id = %record.workspace, connection_id = %record.id, "amoCRM blocked the integration; pausing its traffic");
+                self.blocked(record).await;
+                policy.block_cooldown
+            }
+            // A JSON 403 is about rights to a resource, not a block.
+            _ => {
+                return Ok(Proxied {
+                    response,
+                    retry_after: None,
+                });
+            }
+        };
+        self.deps.governor.pause(record.id, pause).await?;
+        Ok(Proxied {
+            response,
+            retry_after: Some(pause),
+        })
+    }
+
+    async fn blocked(&self, record: &ConnectionRecord) {
+        let event = NewEvent {
+            kind: EventKind::RateLimited,
+            actor: Actor::AmoCrm,
+            detail: Some(BLOCKED_REASON.into()),
+            at: self.deps.clock.now(),
+        };
+        // The pause is what protects the account; a failed status write is only logged.
+        if let Err(e) = self
+            .deps
+            .health
+            .mark_rate_limited(record.workspace, record.id, BLOCKED_REASON, &event)
+            .await
+        {
+            tracing::error!(connection_id = %record.id, error = %e, "could not mark a blocked connection");
+        }
+    }
+
+    async fn resumed(&self, record: &ConnectionRecord) {
+        let event = NewEvent {
+            kind: EventKind::Resumed,
+            actor: Actor::AmoCrm,
+            detail: None,
+            at: self.deps.clock.now(),
+        };
+        match self
+            .deps
+            .health
+            .clear_rate_limited(record.workspace, record.id, &event)
+            .await
+        {
+            Ok(true) => {
+                tracing::info!(connection_id = %record.id, "amoCRM answers again; connection active")
+            }
+            Ok(false) => {}
+            Err(e) => {
+                tracing::error!(connection_id = %record.id, error = %e, "could not mark a connection active")
+            }
+        }
+    }
+}

@@ -1,0 +1,49 @@
+//! The rate governor: never more than 7 requests per second per amoCRM integration, across every
+//! amolink instance sharing the database (amocrm.md §6; security.md R36, §3.4 F5).
+//!
+//! amoCRM counts requests per integration (`client_id`). Every external-button install is its
+//! own integration, so the key is the connection. Going over earns 429, and repeated 429s earn a
+//! block (403 for *every* request of the account for a while), so the governor must be right
+//! even with several instances and no coordinator but the database.
+//!
+//! ## Design
+//!
+//! **A shared send-time ledger** ([`Ledger`]), one row per connection, read and written under an
+//! exclusive row lock in one short transaction ([`RateLedgerStore`]), with the *database's*
+//! clock, so instances with skewed clocks agree. It holds the last 7 reserved send times (unix
+//! ms, sorted) and a pause. A caller reserves the time
+//!
+//! ```text
+//! t = max(db_now, paused_until, last reserved, 7th-latest reserved + W)
+//! ```
+//!
+//! where `W` is one second plus a safety margin. Because every reservation is at or after the
+//! previous one and at least `W` after the one seven places back, no window of length `W` ever
+//! holds more than 7 sends — a burst of 7 goes out at once, then one more per freed slot. (A
+//! fixed per-second bucket would allow 14 across a boundary; GCRA with a burst of 7 allows 14 in
+//! a sliding second too.) The margin absorbs jitter between reserving a time and the request
+//! reaching amoCRM: a request sent late can only move closer to the *next* window, and only a
+//! delay difference above the margin could let amoCRM see 8 in one second.
+//!
+//! **A fair in-process queue per connection** ([`Governor`]): local callers line up on a FIFO
+//! lock; only the head reserves a time (so an instance holds at most one pending reservation per
+//! connection and cannot hoard future slots), sleeps until it, and passes the lock on the moment
+//! its request may go. Instances compete for slots only through the ledger, whose "never before
+//! the last reservation" rule keeps them in arrival order too.
+//!
+//! **Bounded waiting**: a caller waits at most `max_wait` (10 s). A reservation further out is
+//! not written; the caller gets [`crate::Error::RateLimited`] with how long until capacity
+//! frees, and a caller that finds its local queue already longer than `max_wait` can drain is
+//! refused at once instead of after ten useless seconds.
+//!
+//! **Pauses**: amoCRM's 429 `retry_after`, or a block, pauses the connection in the ledger (so
+//! every instance stops) and in the local lane (so reservations already made here re-check
+//! before sending).
+
+mod ledger;
+mod service;
+mod store;
+
+pub use ledger::{Ledger, Limit, Reservation};
+pub use service::{Governor, GovernorPolicy};
+pub use store::RateLedgerStore;

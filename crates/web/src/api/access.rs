@@ -1,0 +1,35 @@
+//! Wiring of token vending, the proxy and the rate governor over the shared database.
+
+use std::{sync::Arc, time::Duration};
+
+use amocrm::{AmoClient, DomainAllowList};
+use domain::{
+    access::{Access, AccessDeps},
+    clock::Clock,
+    governor::{Governor, GovernorPolicy},
+    keeper::Keeper,
+};
+use persistence::Database;
+
+/// The tenant-access services; the database holds the governor's ledger shared by every
+/// instance.
+#[must_use]
+pub fn access_services(
+    database: &Arc<Database>,
+    keeper: Arc<Keeper>,
+    amocrm: AmoClient,
+    allowed_domains: DomainAllowList,
+    refresh_margin: Duration,
+    clock: Arc<dyn Clock>,
+) -> Access {
+    Access::new(AccessDeps {
+        keeper,
+        connections: database.clone(),
+        health: database.clone(),
+        governor: Arc::new(Governor::new(database.clone(), GovernorPolicy::default())),
+        amocrm,
+        allowed_domains,
+        refresh_margin,
+        clock,
+    })
+}

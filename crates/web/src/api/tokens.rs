@@ -1,0 +1,139 @@
+//! `POST /api/v1/connections/{id}/token`: the connection's current amoCRM access token, for a
+//! tenant that calls amoCRM itself. The one API answer that carries a secret, so it is never
+//! cached (`Cache-Control: no-store`) and the token is never logged.
+
+use actix_web::{HttpResponse, http::header, web};
+use domain::{access::VendedToken, api_keys::ApiScope};
+use secrecy::ExposeSecret as _;
+use serde::Serialize;
+
+use super::{
+    caller::ApiCaller,
+    connections::{connection_id, timestamp},
+    openapi::{ApiMethod, ApiRoute, In, Operation, Param, Reply},
+    schema::{ApiSchema, Components, Schema},
+};
+use crate::{error::ApiError, state::AppState};
+
+pub fn routes() -> Vec<ApiRoute> {
+    vec![ApiRoute {
+        method: ApiMethod::Post,
+        path: "/connections/{id}/token",
+        scope: Some(ApiScope::Tokens),
+        attach: |route| route.to(vend),
+        describe: describe_vend,
+    }]
+}
+
+/// The token as the API shows it.
+#[derive(Serialize)]
+pub struct TokenBody {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_at: String,
+    /// Seconds from now until `expires_at`.
+    pub expires_in: i64,
+    pub api_base_url: String,
+    pub account_id: i64,
+    pub connection_id: String,
+}
+
+impl TokenBody {
+    fn new(token: &VendedToken, now: chrono::DateTime<chrono::Utc>) -> Self {
+        Self {
+            access_token: token.access_token.expose_secret().to_owned(),
+            token_type: "Bearer",
+            expires_at: timestamp(token.expires_at),
+            expires_in: (token.expires_at - now).num_seconds().max(0),
+            api_base_url: token.api_base_url.clone(),
+            account_id: token.account_id,
+            connection_id: token.connection_id.to_string(),
+        }
+    }
+}
+
+impl ApiSchema for TokenBody {
+    const NAME: &'static str = "AccessToken";
+
+    fn schema(_: &mut Components) -> Schema {
+        Schema::object(&[
+            (
+                "access_token",
+                Schema::string().describe(
+                    "Send as `Authorization: Bearer …` to `api_base_url`. Keep it secret.",
+                ),
+                true,
+            ),
+            ("token_type", Schema::one_of(&["Bearer"]), true),
+            ("expires_at", Schema::date_time(), true),
+            (
+                "expires_in",
+                Schema::integer().describe("Seconds until `expires_at`."),
+                true,
+            ),
+            (
+                "api_base_url",
+                Schema::string()
+                    .format("uri")
+                    .describe("`https://{account host}`: where the token is accepted."),
+                true,
+            ),
+            (
+                "account_id",
+                Schema::int64().describe("amoCRM account id"),
+                true,
+            ),
+            ("connection_id", Schema::uuid(), true),
+        ])
+        .describe("A connection's amoCRM access token.")
+    }
+}
+
+fn describe_vend(c: &mut Components) -> Operation {
+    Operation {
+        id: "createConnectionToken",
+        summary: "Get an access token",
+        description: "The connection's current amoCRM access token and the account's API base \
+URL, for calling amoCRM directly. The token stays valid for at least the refresh margin \
+(`AMOLINK_REFRESH_MARGIN_SECS`, at most half a token's life); amolink refreshes it first when \
+needed, sharing that one refresh with every concurrent caller and instance. Do not refresh it \
+yourself: amolink owns the refresh token. Calls made with it count against amoCRM's limit of 7 \
+requests per second per integration, which amolink cannot pace for you (the proxy does). The \
+answer is never cached (`Cache-Control: no-store`).",
+        params: vec![Param {
+            name: "id",
+            location: In::Path,
+            required: true,
+            description: "The connection id.",
+            schema: Schema::uuid(),
+        }],
+        body: None,
+        replies: vec![Reply {
+            status: 200,
+            description: "A token valid for at least the refresh margin.",
+            body: Some(c.reference::<TokenBody>()),
+        }],
+        errors: vec![
+            (
+                409,
+                "The connection cannot be used (needs re-authorization, disconnected or revoked); \
+the detail says which.",
+            ),
+            (502, "amoCRM refused or failed the refresh."),
+        ],
+    }
+}
+
+/// `POST /api/v1/connections/{id}/token`
+async fn vend(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = connection_id(&id)?;
+    let token = state.access.tokens.vend(caller.workspace, id).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .json(TokenBody::new(&token, state.clock.now())))
+}

@@ -1,0 +1,226 @@
+//! `refresh-throughput`: several `amolink serve` processes on one PostgreSQL refreshing a wave
+//! of due connections (issue 5; security.md L4).
+//!
+//! The connections hold real grants from an in-process simulator with **strict** single-use
+//! refresh tokens, so a raced or replayed refresh would show up in its stale-presentation
+//! counter, which must stay 0. Each run starts the processes, waits until they answer, then
+//! makes every connection due at once and times the drain from the rows' own
+//! `last_refresh_at` stamps (the driver's polling interval does not blur the result).
+
+use std::time::{Duration, Instant};
+
+use amocrm_sim::{RefreshGrace, SimConfig, Stats};
+use amolink_tests::{Engine, SEED_PUBLIC_URL, seed_connections};
+use anyhow::{Context as _, bail};
+use chrono::Utc;
+
+use crate::{
+    args::Args,
+    instance::{Config, Instance, Keys},
+    stats::median,
+    storage::Store,
+};
+
+/// The keeper's pause between rounds in the instances (the production default is 5 s; a
+/// shorter one keeps idle gaps out of the measured drain).
+const KEEPER_INTERVAL_MS: u64 = 200;
+
+pub async fn run(args: &Args) -> anyhow::Result<()> {
+    if args.engines_or(&[Engine::Postgres]) != [Engine::Postgres] {
+        bail!("refresh-throughput runs on PostgreSQL only (several processes on one database)");
+    }
+    let count = args.n.unwrap_or(1_000);
+    let sim = amocrm_sim::spawn(SimConfig {
+        refresh_grace: RefreshGrace::Off,
+        // Refreshes are not API calls; keep the per-integration API limit out of the way.
+        rate_limit_per_sec: 1_000_000,
+        ..SimConfig::default()
+    })
+    .await?;
+    let store = Store::fresh(Engine::Postgres).await?;
+    let keys = Keys::random();
+    let started = Instant::now();
+    seed_connections(
+        &store.database,
+        &sim.sim(),
+        &sim.base_url(),
+        &keys.master_keys,
+        count,
+        Duration::from_secs(7200),
+    )
+    .await
+    .context("seeding connections with real grants")?;
+    println!(
+        "\n## refresh-throughput: {count} connections seeded with real grants in {:.1} s\n",
+        started.elapsed().as_secs_f64()
+    );
+    println!(
+        "| processes | run | refreshed | drain s | refreshes/s | per process | sim accepted | sim rejected | stale presented | not active |\n|---|---|---|---|---|---|---|---|---|---|"
+    );
+    let wave = Wave {
+        store: &store,
+        sim: &sim,
+        keys: &keys,
+        count,
+    };
+    let mut medians = Vec::new();
+    for &processes in &args.instances {
+        let mut rates = Vec::new();
+        let mut drains = Vec::new();
+        for run in 1..=args.runs {
+            let result = wave.run(processes).await?;
+            println!("| {processes} | {run} | {} |", result.cells());
+            rates.push(result.per_second());
+            drains.push(result.drain);
+            if result.refreshed < count || result.stale > 0 || result.not_active > 0 {
+                bail!("a refresh wave lost connections: {}", result.cells());
+            }
+        }
+        medians.push((processes, median(&drains), median(&rates)));
+    }
+    println!("\n| processes | median drain s | median refreshes/s |\n|---|---|---|");
+    for (processes, drain, rate) in medians {
+        println!(
+            "| {processes} | {:.2} | {} |",
+            drain.unwrap_or_default().as_secs_f64(),
+            rate.unwrap_or_default()
+        );
+    }
+    let stats = sim.sim().stats();
+    println!(
+        "\nsimulator totals: {} refreshes accepted, {} rejected, {} stale refresh tokens presented",
+        stats.refreshes_accepted, stats.refreshes_rejected, stats.stale_refresh_presentations
+    );
+    sim.stop().await;
+    store.remove().await
+}
+
+/// One wave's shared pieces.
+struct Wave<'a> {
+    store: &'a Store,
+    sim: &'a amocrm_sim::SimHandle,
+    keys: &'a Keys,
+    count: usize,
+}
+
+/// What one wave did.
+struct WaveResult {
+    refreshed: usize,
+    drain: Duration,
+    per_process: Vec<u64>,
+    sim: Stats,
+    stale: u64,
+    not_active: usize,
+}
+
+impl WaveResult {
+    /// Refreshes per second over the whole drain, rounded down.
+    fn per_second(&self) -> u64 {
+        let secs = self.drain.as_secs_f64().max(0.001);
+        (self.refreshed as f64 / secs) as u64
+    }
+
+    fn cells(&self) -> String {
+        format!(
+            "{} | {:.2} | {} | {} | {} | {} | {} | {}",
+            self.refreshed,
+            self.drain.as_secs_f64(),
+            self.per_second(),
+            self.per_process
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(" + "),
+            self.sim.refreshes_accepted,
+            self.sim.refreshes_rejected,
+            self.stale,
+            self.not_active
+        )
+    }
+}
+
+impl Wave<'_> {
+    async fn run(&self, processes: usize) -> anyhow::Result<WaveResult> {
+        let sim_url = self.sim.base_url();
+        let mut instances = Vec::with_capacity(processes);
+        // One after another: each applies migrations at start.
+        for _ in 0..processes {
+            instances.push(
+                Instance::start(&Config {
+                    database_url: &self.store.url,
+                    keys: self.keys,
+                    amocrm_base_url: &sim_url,
+                    public_url: Some(SEED_PUBLIC_URL),
+                    keeper: true,
+                    keeper_interval_ms: KEEPER_INTERVAL_MS,
+                    extra: &[],
+                })
+                .await?,
+            );
+        }
+        let before = self.sim.sim().stats();
+        let t0 = Utc::now().timestamp_millis();
+        self.store
+            .database
+            .execute_raw(&format!(
+                "UPDATE connections SET next_refresh_at = {t0} WHERE status = 'active'"
+            ))
+            .await?;
+        let refreshed = self.wait_for_drain(t0).await?;
+        let last = self
+            .store
+            .scalar(
+                &format!(
+                    "SELECT MAX(last_refresh_at) FROM connections WHERE last_refresh_at >= {t0}"
+                ),
+                vec![],
+            )
+            .await?;
+        let client = reqwest::Client::new();
+        let mut per_process = Vec::with_capacity(processes);
+        for instance in &instances {
+            per_process.push(instance.refreshes_total(&client).await?);
+        }
+        drop(instances);
+        let after = self.sim.sim().stats();
+        let not_active = self
+            .store
+            .scalar(
+                "SELECT COUNT(*) FROM connections WHERE status <> 'active'",
+                vec![],
+            )
+            .await?;
+        Ok(WaveResult {
+            refreshed,
+            drain: Duration::from_millis(u64::try_from(last - t0).unwrap_or(0)),
+            per_process,
+            stale: after.stale_refresh_presentations - before.stale_refresh_presentations,
+            sim: Stats {
+                refreshes_accepted: after.refreshes_accepted - before.refreshes_accepted,
+                refreshes_rejected: after.refreshes_rejected - before.refreshes_rejected,
+                ..after
+            },
+            not_active: usize::try_from(not_active)?,
+        })
+    }
+
+    /// Polls until every connection was refreshed after `t0`, or gives up (bounded run time).
+    async fn wait_for_drain(&self, t0: i64) -> anyhow::Result<usize> {
+        let limit = Duration::from_secs(60) + Duration::from_millis(50 * self.count as u64);
+        let deadline = Instant::now() + limit;
+        loop {
+            let refreshed = self
+                .store
+                .scalar(
+                    &format!("SELECT COUNT(*) FROM connections WHERE last_refresh_at >= {t0}"),
+                    vec![],
+                )
+                .await?;
+            let refreshed = usize::try_from(refreshed)?;
+            if refreshed >= self.count || Instant::now() > deadline {
+                return Ok(refreshed);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
