@@ -66,3 +66,23 @@ both_engines!(
     forms_without_or_with_a_wrong_token_are_refused,
     cross_site_form_posts_are_refused_even_with_a_token,
 );
+
+/// A forged cross-site form arrives without the session cookie (SameSite=Lax) and without a
+/// token: every state-changing page route refuses it with 403 — before any sign-in redirect.
+async fn forged_posts_without_a_session_are_refused_everywhere(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let stranger = app.browser();
+    let id = uuid::Uuid::new_v4();
+    for path in [
+        "/logout".to_owned(),
+        "/buttons".to_owned(),
+        "/settings/api-keys".to_owned(),
+        format!("/settings/api-keys/{id}/revoke"),
+        format!("/connections/{id}/revoke"),
+    ] {
+        let res = stranger.post_form(&path, &[("name", "x")]).await;
+        assert_eq!(res.status(), 403, "{path}");
+    }
+}
+
+both_engines!(forged_posts_without_a_session_are_refused_everywhere);

@@ -444,6 +444,9 @@ async fn a_hundred_concurrent_calls_never_exceed_seven_per_second(engine: Engine
         "about ten seconds of capacity was used: {ok} ok, {limited} limited"
     );
     let calls = api_calls(&app, "/api/v4/account", since);
+    let statuses: Vec<u16> = calls.iter().map(|c| c.1).collect();
+    let times: Vec<_> = calls.iter().map(|(at, _)| *at).collect();
+    eprintln!("DEBUG {statuses:?} densest {} {:?}", densest_second(&times), times);
     assert_eq!(calls.len(), ok, "each admitted call reached amoCRM once");
     assert!(
         calls.iter().all(|(_, status)| *status == 200),

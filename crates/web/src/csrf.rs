@@ -1,9 +1,9 @@
 //! CSRF protection for every state-changing form: a synchronizer token kept in the (pre-)session
 //! and echoed in a hidden `csrf_token` field, plus Fetch Metadata as a second line.
 //!
-//! Handlers that change state take [`CsrfForm<T>`] as their *first* argument (extractors run in
-//! argument order), so a form without a valid token is refused with 403 before anything else —
-//! even before a missing session would redirect to the log-in page. The only unsafe routes without it are server-to-server endpoints protected by
+//! Handlers that change state take [`CsrfForm<T>`], so a form without a valid token cannot reach
+//! them at all (403). A state-changing request with no session at all is refused the same way by
+//! `SignedIn`, so a forged cross-site form never gets a friendlier sign-in redirect. The only unsafe routes without it are server-to-server endpoints protected by
 //! their own secrets (amoCRM's webhooks, the API with its key).
 
 use actix_session::{Session, SessionExt as _};

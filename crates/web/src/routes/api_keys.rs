@@ -149,9 +149,9 @@ impl KeyFields {
 /// `POST /settings/api-keys`: creates a key and shows it this once (never stored, never
 /// redirected to, so it is in no URL, session or log).
 async fn create(
+    CsrfForm(form): CsrfForm<KeyFields>,
     state: web::Data<AppState>,
     who: SignedIn,
-    CsrfForm(form): CsrfForm<KeyFields>,
 ) -> Result<HttpResponse, PageError> {
     match ApiKeyInput::parse(&form.name, &form.scopes()) {
         Ok(input) => {
@@ -174,10 +174,10 @@ async fn create(
 
 /// `POST /settings/api-keys/{id}/revoke`; another workspace's id answers 404.
 async fn revoke(
+    CsrfForm(_): CsrfForm<NoFields>,
     state: web::Data<AppState>,
     who: SignedIn,
     id: web::Path<String>,
-    CsrfForm(_): CsrfForm<NoFields>,
 ) -> Result<HttpResponse, PageError> {
     let id: ApiKeyId = id.parse().map_err(|_| AppError::NotFound)?;
     state.api.keys.revoke(who.member.workspace_id, id).await?;

@@ -76,9 +76,16 @@ impl FromRequest for SignedIn {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let session = req.get_session();
         let state = req.app_data::<web::Data<AppState>>().cloned();
+        // A state-changing request without a live session cannot carry a valid CSRF token
+        // either (it is bound to the session): refuse it as forged rather than redirect, so a
+        // cross-site form gets 403 whatever order the handler's extractors resolve in.
+        let unsafe_method = !req.method().is_safe();
         Box::pin(async move {
             let state = state.ok_or_else(|| anyhow::anyhow!("application state missing"))?;
-            let member = current_member(&session, &state).await?;
+            let member = match current_member(&session, &state).await {
+                Err(AppError::SignInRequired) if unsafe_method => return Err(AppError::Csrf.into()),
+                other => other?,
+            };
             let csrf_token = csrf::token(&session)?;
             Ok(Self { member, csrf_token })
         })
