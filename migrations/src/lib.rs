@@ -12,6 +12,7 @@ mod m20261126_000003_api_keys;
 mod m20261126_000004_token_keeper;
 mod m20261126_000005_webhooks;
 mod m20261126_000006_rate_limits;
+mod m20261126_000007_connection_listing_indexes;
 
 /// Applies amolink's migrations in order.
 pub struct Migrator;
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000004_token_keeper::Migration),
             Box::new(m20261126_000005_webhooks::Migration),
             Box::new(m20261126_000006_rate_limits::Migration),
+            Box::new(m20261126_000007_connection_listing_indexes::Migration),
         ]
     }
 }

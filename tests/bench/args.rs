@@ -20,7 +20,8 @@ options:
   --runs R          repetitions whose medians are reported (default 3)
   --instances LIST  refresh-throughput: process counts, e.g. 1,2,4 (default)
   --secs S          login-flood: flood duration in seconds (default 20)
-  --concurrency C   secrets-burst: requests in flight (default 50)";
+  --concurrency C   secrets-burst: requests in flight (default 50)
+  --keep            connections-page: keep the filled database and print its URL (for EXPLAIN)";
 
 /// What to measure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +42,7 @@ pub struct Args {
     pub instances: Vec<usize>,
     pub secs: Option<u64>,
     pub concurrency: Option<usize>,
+    pub keep: bool,
     raw: Vec<String>,
 }
 
@@ -68,9 +70,14 @@ impl Args {
             instances: vec![1, 2, 4],
             secs: None,
             concurrency: None,
+            keep: false,
             raw: raw.clone(),
         };
         while let Some(option) = words.next() {
+            if option == "--keep" {
+                parsed.keep = true;
+                continue;
+            }
             let value = words
                 .next()
                 .with_context(|| format!("`{option}` needs a value"))?;

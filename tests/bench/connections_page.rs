@@ -119,14 +119,14 @@ impl Case {
 pub async fn run(args: &Args) -> anyhow::Result<()> {
     let rows = args.n.unwrap_or(100_000);
     for engine in args.engines_or(&[Engine::Sqlite, Engine::Postgres]) {
-        measure(engine, rows, args.runs)
+        measure(engine, rows, args.runs, args.keep)
             .await
             .with_context(|| format!("connections-page on {}", engine_name(engine)))?;
     }
     Ok(())
 }
 
-async fn measure(engine: Engine, rows: usize, runs: usize) -> anyhow::Result<()> {
+async fn measure(engine: Engine, rows: usize, runs: usize, keep: bool) -> anyhow::Result<()> {
     let store = Store::fresh(engine).await?;
     let keys = Keys::random();
     let instance = Instance::start(&Config::web_only(&store.url, &keys)).await?;
@@ -185,6 +185,10 @@ async fn measure(engine: Engine, rows: usize, runs: usize) -> anyhow::Result<()>
     }
     println!("(medians over {runs} runs of each case; max is the worst of all runs)");
     drop(instance);
+    if keep {
+        println!("database kept: {}", store.keep());
+        return Ok(());
+    }
     store.remove().await
 }
 

@@ -13,7 +13,7 @@ pub struct Store {
     /// Our own handle, for seeding and polling.
     pub database: Database,
     /// Holds the SQLite file; removed with the store.
-    _dir: ScratchDir,
+    dir: ScratchDir,
     postgres: Option<(String, String)>,
 }
 
@@ -49,7 +49,7 @@ impl Store {
             engine,
             url,
             database,
-            _dir: dir,
+            dir,
             postgres,
         })
     }
@@ -78,6 +78,12 @@ impl Store {
             Engine::Sqlite => "?".to_owned(),
             Engine::Postgres => format!("${n}"),
         }
+    }
+
+    /// Leaves the database in place (the SQLite file's directory too) and answers its URL.
+    pub fn keep(self) -> String {
+        std::mem::forget(self.dir);
+        self.url
     }
 
     /// Closes our pool and drops the PostgreSQL database (the scratch directory goes with

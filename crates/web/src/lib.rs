@@ -8,6 +8,7 @@ pub mod api;
 pub mod client_ip;
 pub mod csrf;
 pub mod error;
+pub mod maintenance;
 pub mod metrics;
 pub mod pages;
 pub mod routes;

@@ -65,7 +65,11 @@ pub struct Application {
     keeper: Arc<Keeper>,
     /// Pause between keeper rounds, or `None` when the keeper is off in this instance.
     keeper_interval: Option<Duration>,
+    maintenance: Maintenance,
 }
+
+/// The housekeeping loop, started with the server.
+type Maintenance = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
 impl Application {
     /// Connects to the database, applies migrations and binds the listener.
@@ -102,12 +106,13 @@ impl Application {
         let keeper_interval = settings
             .keeper
             .then(|| Duration::from_millis(settings.keeper_interval_ms));
-        let (server, keeper) = serve(listener, settings, database, overrides)?;
+        let (server, keeper, maintenance) = serve(listener, settings, database, overrides)?;
         Ok(Self {
             port,
             server,
             keeper,
             keeper_interval,
+            maintenance,
         })
     }
 
@@ -130,10 +135,12 @@ impl Application {
         let keeper = self
             .keeper_interval
             .map(|interval| tokio::spawn(self.keeper.clone().run(interval)));
+        let maintenance = tokio::spawn(self.maintenance);
         let result = self.server.await;
         if let Some(keeper) = keeper {
             keeper.abort();
         }
+        maintenance.abort();
         result
     }
 }
@@ -143,7 +150,7 @@ fn serve(
     settings: Settings,
     database: Database,
     overrides: Overrides,
-) -> anyhow::Result<(Server, Arc<Keeper>)> {
+) -> anyhow::Result<(Server, Arc<Keeper>, Maintenance)> {
     let session_key = STANDARD
         .decode(settings.session_key.expose_secret().trim())
         .context("AMOLINK_SESSION_KEY is not valid base64")?;
@@ -256,6 +263,10 @@ fn serve(
         session_timeouts: overrides.session_timeouts,
         button_scripts,
     });
+    let maintenance: Maintenance = Box::pin(crate::maintenance::run(
+        state.get_ref().clone(),
+        database.clone(),
+    ));
     let sessions = DatabaseSessionStore::new(database, clock);
     let absolute = overrides.session_timeouts.absolute;
 
@@ -304,7 +315,7 @@ fn serve(
     .shutdown_timeout(10)
     .listen(listener)?
     .run();
-    Ok((server, keeper))
+    Ok((server, keeper, maintenance))
 }
 
 /// A name for this instance in leases and the refresh journal: host, process and a random

@@ -61,6 +61,13 @@ pub fn end(session: &Session) {
     session.purge();
 }
 
+/// Drops a timed-out session's state under a fresh id (the old row is deleted), leaving an
+/// anonymous session that the page being served can still use, e.g. for its CSRF token.
+fn forget(session: &Session) {
+    session.clear();
+    session.renew();
+}
+
 /// The signed-in member; handlers that take it cannot run for anonymous visitors.
 #[derive(Debug, Clone)]
 pub struct SignedIn {
@@ -112,11 +119,11 @@ async fn current_member(session: &Session, state: &AppState) -> Result<Member, A
     let expired = now.saturating_sub(created) > secs(timeouts.absolute)
         || now.saturating_sub(seen) > secs(timeouts.idle);
     if expired {
-        end(session);
+        forget(session);
         return Err(AppError::SignInRequired);
     }
     let Some(member) = state.accounts.member(user).await? else {
-        end(session);
+        forget(session);
         return Err(AppError::SignInRequired);
     };
     if now.saturating_sub(seen) >= SEEN_RESOLUTION_SECS {
