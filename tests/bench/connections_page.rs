@@ -35,6 +35,43 @@ enum Case {
     Status(&'static str),
     /// `?q=…`, cycling through the terms.
     Search(&'static str, Vec<String>),
+    /// `GET /api/v1/connections`, the tenant backend's view.
+    ApiFirstPage,
+    /// `GET /api/v1/connections?end_user_id=…`, cycling through the end users.
+    ApiEndUser(Vec<String>),
+}
+
+/// The instance, a signed-in browser and an API key of the same workspace.
+struct Target {
+    client: reqwest::Client,
+    base: String,
+    api_key: String,
+}
+
+impl Target {
+    /// A timed GET; API paths carry the key, pages the session cookie.
+    async fn get(&self, path: &str) -> anyhow::Result<Timed> {
+        if path.starts_with("/api/") {
+            let answer = web_client::timed(
+                self.client
+                    .get(format!("{}{path}", self.base))
+                    .bearer_auth(&self.api_key),
+            )
+            .await?;
+            ensure!(
+                answer.status == 200,
+                "GET {path} answered {}",
+                answer.status
+            );
+            Ok(answer)
+        } else {
+            web_client::timed_page(&self.client, &self.base, path).await
+        }
+    }
+}
+
+fn query_value(raw: &str) -> String {
+    url::form_urlencoded::byte_serialize(raw.as_bytes()).collect()
 }
 
 impl Case {
@@ -44,32 +81,33 @@ impl Case {
             Self::DeepPages => format!("next page ×{DEEP_PAGES} (to row {})", DEEP_PAGES * 50),
             Self::Status(status) => format!("status={status}"),
             Self::Search(what, _) => format!("search, {what}"),
+            Self::ApiFirstPage => "API: first page".to_owned(),
+            Self::ApiEndUser(_) => "API: end_user_id filter".to_owned(),
         }
     }
 
     /// Runs the case once; answers each request's latency.
     async fn measure(
         &self,
-        client: &reqwest::Client,
-        base: &str,
+        target: &Target,
         requests: usize,
     ) -> anyhow::Result<Vec<std::time::Duration>> {
         let mut latencies = Vec::with_capacity(requests);
         match self {
             Self::DeepPages => {
-                let mut page = web_client::timed_page(client, base, "/connections").await?;
+                let mut page = target.get("/connections").await?;
                 for _ in 0..requests {
                     // A small `--n` simply has fewer pages.
                     let Some(next) = web_client::next_page(&page.body) else {
                         break;
                     };
-                    page = web_client::timed_page(client, base, &next).await?;
+                    page = target.get(&next).await?;
                     latencies.push(page.elapsed);
                 }
             }
             _ => {
                 for i in 0..requests {
-                    let page = web_client::timed_page(client, base, &self.path(i)).await?;
+                    let page = target.get(&self.path(i)).await?;
                     self.check(&page, i)?;
                     latencies.push(page.elapsed);
                 }
@@ -90,29 +128,35 @@ impl Case {
         match self {
             Self::FirstPage | Self::DeepPages => "/connections".to_owned(),
             Self::Status(status) => format!("/connections?status={status}"),
-            Self::Search(_, terms) => {
-                let term = terms.get(i % terms.len().max(1)).map_or("", String::as_str);
-                format!(
-                    "/connections?q={}",
-                    url::form_urlencoded::byte_serialize(term.as_bytes()).collect::<String>()
-                )
-            }
+            Self::Search(_, terms) => format!("/connections?q={}", query_value(cycle(terms, i))),
+            Self::ApiFirstPage => "/api/v1/connections".to_owned(),
+            Self::ApiEndUser(users) => format!(
+                "/api/v1/connections?end_user_id={}",
+                query_value(cycle(users, i))
+            ),
         }
     }
 
     /// A fast answer that shows the wrong rows would be no result.
     fn check(&self, page: &Timed, i: usize) -> anyhow::Result<()> {
-        if let Self::Search(_, terms) = self
-            && let Some(term) = terms.get(i % terms.len().max(1))
-            && !term.starts_with("zz")
-        {
-            ensure!(
-                page.body.to_lowercase().contains(term.as_str()),
-                "search for {term} did not show it"
-            );
-        }
+        let expected = match self {
+            Self::Search(_, terms) => cycle(terms, i),
+            Self::ApiEndUser(users) => cycle(users, i),
+            _ => return Ok(()),
+        };
+        ensure!(
+            expected.starts_with("zz") || page.body.to_lowercase().contains(expected),
+            "the answer for {expected} does not show it"
+        );
         Ok(())
     }
+}
+
+/// The `i`-th of `values`, round and round.
+fn cycle(values: &[String], i: usize) -> &str {
+    values
+        .get(i % values.len().max(1))
+        .map_or("", String::as_str)
 }
 
 /// Runs the scenario on each engine asked for (both by default).
@@ -134,6 +178,12 @@ async fn measure(engine: Engine, rows: usize, runs: usize, keep: bool) -> anyhow
     let email = format!("bench-{}@example.com", Uuid::new_v4().simple());
     web_client::sign_up(&client, &instance.base_url, &email).await?;
     let workspace = workspace_of(&store, &email).await?;
+    let api_key = web_client::api_key(&client, &instance.base_url).await?;
+    let target = Target {
+        client,
+        base: instance.base_url.clone(),
+        api_key,
+    };
 
     let started = Instant::now();
     let inserted = rows::insert_connections(store.database.connection(), workspace, rows).await?;
@@ -156,17 +206,17 @@ async fn measure(engine: Engine, rows: usize, runs: usize, keep: bool) -> anyhow
         Case::Search("one match (subdomain)", inserted.sample_subdomains),
         Case::Search("~6 % match (\"trading\")", vec!["trading".to_owned()]),
         Case::Search("no match", vec!["zz-no-such-account".to_owned()]),
+        Case::ApiFirstPage,
+        Case::ApiEndUser(inserted.sample_end_users),
     ];
     // One unrecorded pass so the first run does not time cold caches and connection set-up.
     for case in &cases {
-        case.measure(&client, &instance.base_url, 3).await?;
+        case.measure(&target, 3).await?;
     }
     let mut results: Vec<Vec<Summary>> = cases.iter().map(|_| Vec::new()).collect();
     for _ in 0..runs {
         for (case, summaries) in cases.iter().zip(&mut results) {
-            let latencies = case
-                .measure(&client, &instance.base_url, case.requests())
-                .await?;
+            let latencies = case.measure(&target, case.requests()).await?;
             summaries.extend(Summary::of(&latencies));
         }
     }

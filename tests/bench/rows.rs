@@ -72,6 +72,8 @@ const STATUSES: &[(&str, u32)] = &[
 pub struct Inserted {
     /// Subdomains of a sample of rows, for searches that match exactly one row.
     pub sample_subdomains: Vec<String>,
+    /// End users of a sample of rows, for the API's `end_user_id` filter.
+    pub sample_end_users: Vec<String>,
 }
 
 /// Inserts `count` connections into `workspace`.
@@ -86,6 +88,7 @@ pub async fn insert_connections(
     // Insertion order unrelated to `connected_at`, as years of real sign-ups would leave it.
     indexes.shuffle(&mut rng);
     let mut sample_subdomains = Vec::new();
+    let mut sample_end_users = Vec::new();
     for chunk in indexes.chunks(BATCH) {
         let mut insert = Query::insert();
         insert
@@ -96,11 +99,21 @@ pub async fn insert_connections(
             if sample_subdomains.len() < 200 && rng.gen_ratio(1, 50) {
                 sample_subdomains.push(row.subdomain.clone());
             }
+            if let Some(end_user) = row
+                .end_user
+                .as_ref()
+                .filter(|_| sample_end_users.len() < 200)
+            {
+                sample_end_users.push(end_user.clone());
+            }
             insert.values(row.values())?;
         }
         db.execute(&insert).await?;
     }
-    Ok(Inserted { sample_subdomains })
+    Ok(Inserted {
+        sample_subdomains,
+        sample_end_users,
+    })
 }
 
 const COLUMNS: [&str; 26] = [

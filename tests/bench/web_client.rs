@@ -77,6 +77,28 @@ pub async fn sign_up(client: &reqwest::Client, base: &str, email: &str) -> anyho
     Ok(())
 }
 
+/// Creates an API key with every scope on the settings page and answers it (shown once).
+pub async fn api_key(client: &reqwest::Client, base: &str) -> anyhow::Result<String> {
+    let token = csrf_token(client, base, "/settings/api-keys").await?;
+    let html = client
+        .post(format!("{base}/settings/api-keys"))
+        .form(&[("name", "bench"), ("csrf_token", &token)])
+        .send()
+        .await?
+        .text()
+        .await?;
+    let marker = "<code id=\"new-api-key\">";
+    let start = html.find(marker).context("no new API key on the page")? + marker.len();
+    let end = start
+        + html
+            .get(start..)
+            .and_then(|rest| rest.find('<'))
+            .context("malformed key")?;
+    Ok(html_unescape(
+        html.get(start..end).context("malformed key")?,
+    ))
+}
+
 /// The first hosted connect link on the signed-in dashboard.
 pub async fn connect_link(client: &reqwest::Client, base: &str) -> anyhow::Result<String> {
     let html = client

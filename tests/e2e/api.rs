@@ -242,23 +242,7 @@ async fn listing_pages_and_filters_and_shows_metadata_only(engine: Engine) {
     connect_demo(&app, &ann).await;
     // Buttons are listed oldest first; a later button is the last link.
     app.clock.advance(chrono::Duration::seconds(1));
-    let res = ann
-        .submit(
-            "/dashboard",
-            "/buttons",
-            &[
-                ("platform", "kommo"),
-                ("name", "Acme for Kommo"),
-                ("description", "Syncs leads"),
-                ("logo_url", "https://acme.example/logo.png"),
-                ("title", "Continue with Kommo"),
-                ("color", "dark"),
-                ("mode", "popup"),
-                ("scope_crm", "on"),
-            ],
-        )
-        .await;
-    assert_eq!(res.status(), 303);
+    crate::connect::add_kommo_button(&ann).await;
     let kommo_link = app.connect_links(&ann).await.pop().unwrap();
     app.clock.advance(chrono::Duration::seconds(5));
     let (_, answer) = app.connect_account(&kommo_link, KOMMO_ADMIN_ACCOUNT).await;

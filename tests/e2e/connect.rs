@@ -32,6 +32,27 @@ pub async fn connected(app: &TestApp) -> (Browser, String) {
     (tenant_browser, id)
 }
 
+/// Adds a Kommo button through the dashboard form.
+pub async fn add_kommo_button(tenant: &Browser) {
+    let res = tenant
+        .submit(
+            "/dashboard",
+            "/buttons",
+            &[
+                ("platform", "kommo"),
+                ("name", "Acme for Kommo"),
+                ("description", "Syncs leads"),
+                ("logo_url", "https://acme.example/logo.png"),
+                ("title", "Continue with Kommo"),
+                ("color", "dark"),
+                ("mode", "popup"),
+                ("scope_crm", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+}
+
 async fn amocrm_account_connects_and_appears_in_connections(engine: Engine) {
     let app = spawn_app(engine).await;
     let (tenant, link) = tenant(&app, "ann@example.com").await;
@@ -68,23 +89,7 @@ async fn amocrm_account_connects_and_appears_in_connections(engine: Engine) {
 async fn kommo_account_connects_through_a_kommo_button(engine: Engine) {
     let app = spawn_app(engine).await;
     let (tenant, _) = tenant(&app, "ann@example.com").await;
-    let res = tenant
-        .submit(
-            "/dashboard",
-            "/buttons",
-            &[
-                ("platform", "kommo"),
-                ("name", "Acme for Kommo"),
-                ("description", "Syncs leads"),
-                ("logo_url", "https://acme.example/logo.png"),
-                ("title", "Continue with Kommo"),
-                ("color", "dark"),
-                ("mode", "popup"),
-                ("scope_crm", "on"),
-            ],
-        )
-        .await;
-    assert_eq!(res.status(), 303);
+    add_kommo_button(&tenant).await;
     let links = app.connect_links(&tenant).await;
     assert_eq!(links.len(), 2);
     let mut kommo_link = None;

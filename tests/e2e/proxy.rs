@@ -451,10 +451,6 @@ async fn a_hundred_concurrent_calls_never_exceed_seven_per_second(engine: Engine
         "about ten seconds of capacity was used: {ok} ok, {limited} limited"
     );
     let calls = api_calls(&app, "/api/v4/account", since);
-    if let Some(i) = calls.iter().position(|c| c.1 != 200) {
-        let lo = i.saturating_sub(9);
-        eprintln!("DEBUG {:#?}", &calls[lo..(i + 2).min(calls.len())]);
-    }
     assert_eq!(calls.len(), ok, "each admitted call reached amoCRM once");
     assert!(
         calls.iter().all(|(_, status)| *status == 200),

@@ -73,3 +73,11 @@ uuid_id!(
     /// A hosted connect session minted through the API for one of the tenant's end users.
     ConnectSessionId
 );
+uuid_id!(
+    /// A webhook endpoint of a workspace.
+    EndpointId
+);
+uuid_id!(
+    /// One delivery of one webhook message to one endpoint.
+    DeliveryId
+);

@@ -17,7 +17,7 @@ use sea_orm::{
     ActiveValue::{NotSet, Set},
     ColumnTrait as _, Condition, ConnectionTrait, EntityTrait as _, QueryFilter as _,
     QueryOrder as _, QuerySelect as _, TransactionTrait as _,
-    sea_query::{Expr, ExprTrait as _, LikeExpr},
+    sea_query::{Expr, ExprTrait as _, LikeExpr, Order, Query},
 };
 
 use crate::{
@@ -251,38 +251,56 @@ impl ConnectionRepository for Database {
         after: Option<PageCursor>,
         limit: u64,
     ) -> Result<Page<ConnectionSummary>, StoreError> {
-        let mut query =
-            connections::Entity::find().filter(Column::WorkspaceId.eq(workspace.as_uuid()));
+        let mut condition = Condition::all().add(Column::WorkspaceId.eq(workspace.as_uuid()));
         if let Some(status) = filter.status {
-            query = query.filter(Column::Status.eq(status.as_str()));
+            condition = condition.add(Column::Status.eq(status.as_str()));
         }
         if let Some(platform) = filter.platform {
-            query = query.filter(Column::Platform.eq(platform.to_string()));
+            condition = condition.add(Column::Platform.eq(platform.to_string()));
         }
         if let Some(end_user) = &filter.end_user_id {
-            query = query.filter(Column::EndUserId.eq(end_user.as_str()));
+            condition = condition.add(Column::EndUserId.eq(end_user.as_str()));
         }
-        if let Some(search) = filter
+        let search = filter
             .search
             .as_deref()
             .map(str::trim)
-            .filter(|s| !s.is_empty())
-        {
+            .filter(|s| !s.is_empty());
+        if let Some(search) = search {
             let pattern = format!("%{}%", like_literal(&search.to_lowercase()));
-            query = query
-                .filter(Expr::col(Column::SearchText).like(LikeExpr::new(pattern).escape('\\')));
+            condition = condition
+                .add(Expr::col(Column::SearchText).like(LikeExpr::new(pattern).escape('\\')));
         }
         if let Some(cursor) = after {
-            query = query.filter(
-                Condition::any()
-                    .add(Column::ConnectedAt.lt(cursor.connected_at_ms))
-                    .add(
-                        Condition::all()
-                            .add(Column::ConnectedAt.eq(cursor.connected_at_ms))
-                            .add(Column::Id.lt(cursor.id.as_uuid())),
-                    ),
+            // One row-value comparison is an index range on both engines; the equivalent
+            // `a < x OR (a = x AND b < y)` is only a filter on PostgreSQL, which then walks every
+            // row before the cursor, so deep pages got slower with depth.
+            condition = condition.add(
+                Expr::tuple([Expr::col(Column::ConnectedAt), Expr::col(Column::Id)]).lt(
+                    Expr::tuple([
+                        Expr::val(cursor.connected_at_ms),
+                        Expr::val(cursor.id.as_uuid()),
+                    ]),
+                ),
             );
         }
+        let query = if search.is_some() {
+            // A `LIKE '%…%'` cannot seek, so a search examines the whole workspace. The listing
+            // indexes carry `search_text`: choosing the page's ids from the index alone (an
+            // index-only scan on PostgreSQL) and then reading just those rows avoids reading
+            // every wide row (sealed tokens are most of a row's bytes).
+            let ids = Query::select()
+                .column(Column::Id)
+                .from(connections::Entity)
+                .cond_where(condition)
+                .order_by(Column::ConnectedAt, Order::Desc)
+                .order_by(Column::Id, Order::Desc)
+                .limit(limit + 1)
+                .to_owned();
+            connections::Entity::find().filter(Column::Id.in_subquery(ids))
+        } else {
+            connections::Entity::find().filter(condition)
+        };
         let mut rows = query
             .order_by_desc(Column::ConnectedAt)
             .order_by_desc(Column::Id)

@@ -17,13 +17,19 @@
 //! t = max(db_now, paused_until, last reserved, 7th-latest reserved + W)
 //! ```
 //!
-//! where `W` is one second plus a safety margin. Because every reservation is at or after the
-//! previous one and at least `W` after the one seven places back, no window of length `W` ever
-//! holds more than 7 sends — a burst of 7 goes out at once, then one more per freed slot. (A
-//! fixed per-second bucket would allow 14 across a boundary; GCRA with a burst of 7 allows 14 in
-//! a sliding second too.) The margin absorbs jitter between reserving a time and the request
-//! reaching amoCRM: a request sent late can only move closer to the *next* window, and only a
-//! delay difference above the margin could let amoCRM see 8 in one second.
+//! where `W` is one second plus a safety margin (100 ms). Because every reservation is at or
+//! after the previous one and at least `W` after the one seven places back, no window of length
+//! `W` ever holds more than 7 reserved times — a burst of 7 goes out at once, then one more per
+//! freed slot. (A fixed per-second bucket would allow 14 across a boundary; GCRA with a burst of
+//! 7 allows 14 in a sliding second too.)
+//!
+//! **Reserved time vs. send time.** amoCRM sees sends, not reservations. A send is never early:
+//! the local instant of a reservation is computed from the moment the database clock was read,
+//! so the caller sleeps at least until it. A send can be late (a slow commit, a busy machine),
+//! and a request sent `d` late crowds the next window by `d`; so reservations are made slightly
+//! ahead (twice the recent commit time) and a caller that wakes more than `max_lateness` (50 ms)
+//! after its slot gives it up unused and reserves again. The rest of the margin covers the trip
+//! to amoCRM.
 //!
 //! **A fair in-process queue per connection** ([`Governor`]): local callers line up on a FIFO
 //! lock; only the head reserves a time (so an instance holds at most one pending reservation per

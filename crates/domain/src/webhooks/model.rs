@@ -1,60 +1,13 @@
 //! Endpoints and deliveries as stored and as shown.
 
-use std::{fmt, str::FromStr};
+use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
-use uuid::Uuid;
 
 use super::{EndpointUrl, EventType, EventTypes, MessageId};
 use crate::{ValidationError, ids::WorkspaceId};
 
-macro_rules! uuid_id {
-    ($(#[$doc:meta])* $name:ident) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub struct $name(Uuid);
-
-        impl $name {
-            #[must_use]
-            pub fn random() -> Self {
-                Self(Uuid::new_v4())
-            }
-
-            #[must_use]
-            pub const fn from_uuid(id: Uuid) -> Self {
-                Self(id)
-            }
-
-            #[must_use]
-            pub const fn as_uuid(&self) -> Uuid {
-                self.0
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                self.0.fmt(f)
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = uuid::Error;
-
-            fn from_str(s: &str) -> Result<Self, Self::Err> {
-                Uuid::parse_str(s).map(Self)
-            }
-        }
-    };
-}
-
-uuid_id!(
-    /// A webhook endpoint of a workspace (random, appears in URLs).
-    EndpointId
-);
-uuid_id!(
-    /// One delivery of one message to one endpoint (random, appears in URLs).
-    DeliveryId
-);
+pub use crate::ids::{DeliveryId, EndpointId};
 
 /// The sealed secret columns; each name is part of its ciphertext's AEAD binding, so a secret
 /// cannot be moved between columns, rows or workspaces.
