@@ -37,9 +37,11 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
     let attackers = args.n.unwrap_or(100);
     let flood = Duration::from_secs(args.secs.unwrap_or(20));
     for engine in args.engines_or(&[Engine::Sqlite]) {
-        measure(engine, attackers, flood, args.runs)
-            .await
-            .with_context(|| format!("login-flood on {}", engine_name(engine)))?;
+        Store::with_fresh(engine, false, async |store| {
+            measure(store, attackers, flood, args.runs).await
+        })
+        .await
+        .with_context(|| format!("login-flood on {}", engine_name(engine)))?;
     }
     Ok(())
 }
@@ -57,12 +59,11 @@ struct Run {
 const PROBED: [&str; 2] = ["/healthz", "/login"];
 
 async fn measure(
-    engine: Engine,
+    store: &Store,
     attackers: usize,
     flood: Duration,
     runs: usize,
 ) -> anyhow::Result<()> {
-    let store = Store::fresh(engine).await?;
     let keys = Keys::random();
     let mut results = Vec::with_capacity(runs);
     for _ in 0..runs {
@@ -74,8 +75,7 @@ async fn measure(
         .await?;
         results.push(flood_once(&instance, attackers, flood).await?);
     }
-    report(engine, attackers, flood, &results)?;
-    store.remove().await
+    report(store.engine, attackers, flood, &results)
 }
 
 async fn flood_once(instance: &Instance, attackers: usize, flood: Duration) -> anyhow::Result<Run> {
@@ -100,6 +100,10 @@ async fn flood_once(instance: &Instance, attackers: usize, flood: Duration) -> a
     let flooded = probes.await??;
     let peak_rss = watcher.await?;
     let peak_kib = instance.memory()?.peak_kib.max(peak_rss);
+    eprintln!(
+        "DEBUG threads: {}",
+        std::fs::read_dir(format!("/proc/{}/task", instance.pid()))?.count()
+    );
     Ok(Run {
         baseline,
         flooded,

@@ -30,6 +30,13 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
         bail!("refresh-throughput runs on PostgreSQL only (several processes on one database)");
     }
     let count = args.n.unwrap_or(1_000);
+    Store::with_fresh(Engine::Postgres, false, async |store| {
+        measure(store, count, args).await
+    })
+    .await
+}
+
+async fn measure(store: &Store, count: usize, args: &Args) -> anyhow::Result<()> {
     let sim = amocrm_sim::spawn(SimConfig {
         refresh_grace: RefreshGrace::Off,
         // Refreshes are not API calls; keep the per-integration API limit out of the way.
@@ -37,7 +44,6 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
         ..SimConfig::default()
     })
     .await?;
-    let store = Store::fresh(Engine::Postgres).await?;
     let keys = Keys::random();
     let started = Instant::now();
     seed_connections(
@@ -58,7 +64,7 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
         "| processes | run | refreshed | drain s | refreshes/s | per process | sim accepted | sim rejected | stale presented | not active |\n|---|---|---|---|---|---|---|---|---|---|"
     );
     let wave = Wave {
-        store: &store,
+        store,
         sim: &sim,
         keys: &keys,
         count,
@@ -92,7 +98,7 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
         stats.refreshes_accepted, stats.refreshes_rejected, stats.stale_refresh_presentations
     );
     sim.stop().await;
-    store.remove().await
+    Ok(())
 }
 
 /// One wave's shared pieces.

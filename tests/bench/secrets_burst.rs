@@ -27,9 +27,11 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
     let count = args.n.unwrap_or(1_000);
     let concurrency = args.concurrency.unwrap_or(50);
     for engine in args.engines_or(&[Engine::Sqlite, Engine::Postgres]) {
-        measure(engine, count, concurrency, args.runs)
-            .await
-            .with_context(|| format!("secrets-burst on {}", engine_name(engine)))?;
+        Store::with_fresh(engine, false, async |store| {
+            measure(store, count, concurrency, args.runs).await
+        })
+        .await
+        .with_context(|| format!("secrets-burst on {}", engine_name(engine)))?;
     }
     Ok(())
 }
@@ -62,12 +64,12 @@ impl Series {
 }
 
 async fn measure(
-    engine: Engine,
+    store: &Store,
     count: usize,
     concurrency: usize,
     runs: usize,
 ) -> anyhow::Result<()> {
-    let store = Store::fresh(engine).await?;
+    let engine = store.engine;
     let keys = Keys::random();
     let instance = Instance::start(&Config::web_only(&store.url, &keys)).await?;
     let owner = web_client::browser()?;
@@ -124,8 +126,7 @@ async fn measure(
     println!("{}", unknown.row("POST /amocrm/secrets, unknown state")?);
     println!("{}", valid.row("POST /amocrm/secrets, valid state")?);
     println!("(medians over {runs} runs; max is the worst of all runs)");
-    drop(instance);
-    store.remove().await
+    Ok(())
 }
 
 /// Views the connect page `count` times, keeping each minted state.

@@ -19,7 +19,7 @@ pub struct Store {
 
 impl Store {
     /// Creates and migrates a fresh database.
-    pub async fn fresh(engine: Engine) -> anyhow::Result<Self> {
+    async fn fresh(engine: Engine) -> anyhow::Result<Self> {
         let dir = ScratchDir::new("store")?;
         let (url, postgres) = match engine {
             Engine::Sqlite => (
@@ -80,15 +80,30 @@ impl Store {
         }
     }
 
-    /// Leaves the database in place (the SQLite file's directory too) and answers its URL.
-    pub fn keep(self) -> String {
-        std::mem::forget(self.dir);
-        self.url
+    /// Runs `body` on a fresh database and removes the database afterwards, whether `body`
+    /// succeeded or not (a failed run must not leave 100 000 rows behind); with `keep`, a
+    /// successful run leaves it in place and prints its URL, for `EXPLAIN` by hand.
+    pub async fn with_fresh<T>(
+        engine: Engine,
+        keep: bool,
+        body: impl AsyncFnOnce(&Self) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        let store = Self::fresh(engine).await?;
+        let outcome = body(&store).await;
+        if keep && outcome.is_ok() {
+            println!("database kept: {}", store.url);
+            std::mem::forget(store.dir);
+            return outcome;
+        }
+        let removed = store.remove().await;
+        let value = outcome?;
+        removed?;
+        Ok(value)
     }
 
     /// Closes our pool and drops the PostgreSQL database (the scratch directory goes with
     /// `self`). Instances using it must be stopped first.
-    pub async fn remove(self) -> anyhow::Result<()> {
+    async fn remove(self) -> anyhow::Result<()> {
         self.database.close().await?;
         if let Some((admin_url, name)) = &self.postgres {
             let admin = sea_orm::Database::connect(admin_url).await?;

@@ -16,7 +16,9 @@ async fn row(app: &TestApp, id: &str) -> (String, Option<String>, Option<String>
     let statement = Statement::from_sql_and_values(
         db.get_database_backend(),
         match db.get_database_backend() {
-            sea_orm::DbBackend::Postgres => "SELECT status, status_reason, refresh_token FROM connections WHERE id = $1",
+            sea_orm::DbBackend::Postgres => {
+                "SELECT status, status_reason, refresh_token FROM connections WHERE id = $1"
+            }
             _ => "SELECT status, status_reason, refresh_token FROM connections WHERE id = ?",
         },
         [id.parse::<uuid::Uuid>().unwrap().into()],
@@ -37,7 +39,13 @@ fn advance(app: &TestApp, by: Duration) {
 
 /// Moving the clock ends the tenant's session (12-hour absolute timeout): sign in again.
 async fn sign_in_again(tenant: &Browser) {
-    assert_eq!(tenant.log_in("ann@example.com", "correct horse battery").await.status(), 303);
+    assert_eq!(
+        tenant
+            .log_in("ann@example.com", "correct horse battery")
+            .await
+            .status(),
+        303
+    );
 }
 
 const DAY: Duration = Duration::from_secs(24 * 3600);
@@ -47,7 +55,9 @@ fn refresh_presentations(app: &TestApp) -> Vec<(bool, bool)> {
         .journal()
         .into_iter()
         .filter_map(|e| match e.event {
-            Event::RefreshPresented { latest, accepted, .. } => Some((latest, accepted)),
+            Event::RefreshPresented {
+                latest, accepted, ..
+            } => Some((latest, accepted)),
             _ => None,
         })
         .collect()
@@ -57,7 +67,9 @@ fn token_requests(app: &TestApp) -> usize {
     app.sim
         .journal()
         .iter()
-        .filter(|e| matches!(&e.event, Event::Request { path, .. } if path == "/oauth2/access_token"))
+        .filter(
+            |e| matches!(&e.event, Event::Request { path, .. } if path == "/oauth2/access_token"),
+        )
         .count()
 }
 
@@ -65,7 +77,11 @@ async fn tokens_are_refreshed_ahead_of_expiry_with_the_latest_token(engine: Engi
     let app = spawn_app(engine).await;
     let (tenant, id) = connected(&app).await;
     let (_, _, before) = row(&app, &id).await;
-    assert_eq!(app.keeper.run_once().await.unwrap(), 0, "nothing is due right after connecting");
+    assert_eq!(
+        app.keeper.run_once().await.unwrap(),
+        0,
+        "nothing is due right after connecting"
+    );
 
     advance(&app, Duration::from_secs(23 * 3600));
     assert_eq!(app.keeper.run_once().await.unwrap(), 1);
@@ -74,8 +90,17 @@ async fn tokens_are_refreshed_ahead_of_expiry_with_the_latest_token(engine: Engi
     assert_ne!(before, after, "the rotated refresh token was stored");
     assert_eq!(refresh_presentations(&app), vec![(true, true)]);
     sign_in_again(&tenant).await;
-    assert!(tenant.get_html(&format!("/connections/{id}")).await.contains("Tokens refreshed"));
-    assert_eq!(app.keeper.run_once().await.unwrap(), 0, "refreshed exactly once per cycle");
+    assert!(
+        tenant
+            .get_html(&format!("/connections/{id}"))
+            .await
+            .contains("Tokens refreshed")
+    );
+    assert_eq!(
+        app.keeper.run_once().await.unwrap(),
+        0,
+        "refreshed exactly once per cycle"
+    );
 }
 
 async fn idle_connections_survive_120_days(engine: Engine) {
@@ -88,8 +113,15 @@ async fn idle_connections_survive_120_days(engine: Engine) {
     let (status, reason, _) = row(&app, &id).await;
     assert_eq!(status, "active", "{reason:?}");
     let presentations = refresh_presentations(&app);
-    assert!(presentations.len() >= 119, "refreshed about daily: {}", presentations.len());
-    assert!(presentations.iter().all(|p| *p == (true, true)), "a rotated-out token was presented");
+    assert!(
+        presentations.len() >= 119,
+        "refreshed about daily: {}",
+        presentations.len()
+    );
+    assert!(
+        presentations.iter().all(|p| *p == (true, true)),
+        "a rotated-out token was presented"
+    );
     assert_eq!(app.sim.stale_refresh_presentations(), 0);
 }
 
@@ -105,7 +137,11 @@ async fn revoke_during_a_refresh_ends_revoked_and_amocrm_is_never_called_again(e
     let refresh = tokio::spawn(async move { keeper.run_once().await });
     tokio::time::sleep(Duration::from_millis(400)).await;
     let res = tenant
-        .submit(&format!("/connections/{id}"), &format!("/connections/{id}/revoke"), &[])
+        .submit(
+            &format!("/connections/{id}"),
+            &format!("/connections/{id}/revoke"),
+            &[],
+        )
         .await;
     assert_eq!(res.status(), 303);
     // The refresh already in flight may complete at amoCRM; nothing may start after it.
@@ -114,7 +150,10 @@ async fn revoke_during_a_refresh_ends_revoked_and_amocrm_is_never_called_again(e
 
     let (status, _, refresh_token) = row(&app, &id).await;
     assert_eq!(status, "revoked");
-    assert!(refresh_token.is_none(), "the in-flight refresh did not revive the connection");
+    assert!(
+        refresh_token.is_none(),
+        "the in-flight refresh did not revive the connection"
+    );
     app.sim.clear_faults(None);
     for _ in 0..3 {
         advance(&app, DAY);
@@ -122,7 +161,9 @@ async fn revoke_during_a_refresh_ends_revoked_and_amocrm_is_never_called_again(e
     }
     let later: Vec<_> = app.sim.journal_since(calls_at_revoke as u64);
     assert!(
-        later.iter().all(|e| !matches!(&e.event, Event::Request { .. })),
+        later
+            .iter()
+            .all(|e| !matches!(&e.event, Event::Request { .. })),
         "amoCRM was called after the revoke: {later:?}"
     );
 }
@@ -142,19 +183,37 @@ async fn a_revoked_grant_marks_needs_reauth_once_and_stops(engine: Engine) {
         advance(&app, DAY);
         app.keeper.run_once().await.unwrap();
     }
-    assert_eq!(token_requests(&app), calls, "no further calls after a terminal refusal");
+    assert_eq!(
+        token_requests(&app),
+        calls,
+        "no further calls after a terminal refusal"
+    );
     sign_in_again(&tenant).await;
-    assert!(tenant.get_html("/connections").await.contains("Needs re-auth"));
+    assert!(
+        tenant
+            .get_html("/connections")
+            .await
+            .contains("Needs re-auth")
+    );
 }
 
 async fn a_lost_refresh_response_recovers_with_grace_and_is_explained_without(engine: Engine) {
     for grace in [RefreshGrace::UntilNewPairUsed, RefreshGrace::Off] {
         let app = spawn_app(engine).await;
-        app.sim.update_config(ConfigPatch { refresh_grace: Some(grace), ..ConfigPatch::default() });
+        app.sim.update_config(ConfigPatch {
+            refresh_grace: Some(grace),
+            ..ConfigPatch::default()
+        });
         let (_, id) = connected(&app).await;
         advance(&app, Duration::from_secs(23 * 3600));
         app.sim
-            .set_fault(Route::Token, Fault { count: Some(1), ..Fault::always(FaultKind::DropAfterRotation { ms: 0 }) })
+            .set_fault(
+                Route::Token,
+                Fault {
+                    count: Some(1),
+                    ..Fault::always(FaultKind::DropAfterRotation { ms: 0 })
+                },
+            )
             .unwrap();
         app.keeper.run_once().await.unwrap();
         let (status, _, _) = row(&app, &id).await;
@@ -165,9 +224,15 @@ async fn a_lost_refresh_response_recovers_with_grace_and_is_explained_without(en
         match grace {
             RefreshGrace::Off => {
                 assert_eq!(status, "needs_reauth");
-                assert!(reason.unwrap_or_default().contains("response was lost"), "the reason is recorded");
+                assert!(
+                    reason.unwrap_or_default().contains("response was lost"),
+                    "the reason is recorded"
+                );
             }
-            _ => assert_eq!(status, "active", "the old token was still good inside the grace window"),
+            _ => assert_eq!(
+                status, "active",
+                "the old token was still good inside the grace window"
+            ),
         }
     }
 }
@@ -177,7 +242,13 @@ async fn transient_failures_degrade_then_recover(engine: Engine) {
     let (_, id) = connected(&app).await;
     advance(&app, Duration::from_secs(23 * 3600));
     app.sim
-        .set_fault(Route::Token, Fault { count: Some(2), ..Fault::always(FaultKind::Status { status: 503 }) })
+        .set_fault(
+            Route::Token,
+            Fault {
+                count: Some(2),
+                ..Fault::always(FaultKind::Status { status: 503 })
+            },
+        )
         .unwrap();
     app.keeper.run_once().await.unwrap();
     assert_eq!(row(&app, &id).await.0, "degraded");
@@ -192,12 +263,19 @@ async fn transient_failures_degrade_then_recover(engine: Engine) {
 async fn a_renamed_account_is_followed_to_its_new_subdomain(engine: Engine) {
     let app = spawn_app(engine).await;
     let (tenant, id) = connected(&app).await;
-    app.sim.rename_subdomain(DEMO_ADMIN_ACCOUNT, "renamed").unwrap();
+    app.sim
+        .rename_subdomain(DEMO_ADMIN_ACCOUNT, "renamed")
+        .unwrap();
     advance(&app, Duration::from_secs(23 * 3600));
     app.keeper.run_once().await.unwrap();
     assert_eq!(row(&app, &id).await.0, "active");
     sign_in_again(&tenant).await;
-    assert!(tenant.get_html("/connections").await.contains("renamed.amocrm.ru"));
+    assert!(
+        tenant
+            .get_html("/connections")
+            .await
+            .contains("renamed.amocrm.ru")
+    );
 }
 
 async fn concurrent_token_requests_share_one_refresh(engine: Engine) {
@@ -207,7 +285,10 @@ async fn concurrent_token_requests_share_one_refresh(engine: Engine) {
     let workspace = {
         let db = app.database.connection();
         let row = db
-            .query_one_raw(Statement::from_string(db.get_database_backend(), "SELECT workspace_id FROM connections"))
+            .query_one_raw(Statement::from_string(
+                db.get_database_backend(),
+                "SELECT workspace_id FROM connections",
+            ))
             .await
             .unwrap()
             .unwrap();
@@ -219,14 +300,21 @@ async fn concurrent_token_requests_share_one_refresh(engine: Engine) {
     for _ in 0..10 {
         let keeper = app.keeper.clone();
         tasks.push(tokio::spawn(async move {
-            keeper.fresh_token(workspace, id, Duration::from_secs(3 * 3600)).await.map(|t| t.expires_at)
+            keeper
+                .fresh_token(workspace, id, Duration::from_secs(3 * 3600))
+                .await
+                .map(|t| t.expires_at)
         }));
     }
     let mut expiries = Vec::new();
     for task in tasks {
         expiries.push(task.await.unwrap().unwrap());
     }
-    assert_eq!(token_requests(&app), calls + 1, "one refresh served every caller");
+    assert_eq!(
+        token_requests(&app),
+        calls + 1,
+        "one refresh served every caller"
+    );
     assert!(expiries.windows(2).all(|w| w[0] == w[1]));
 }
 

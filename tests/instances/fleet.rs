@@ -31,7 +31,11 @@ pub const LEASE_SECS: u64 = 5;
 /// demand otherwise.
 fn amolink_binary() -> PathBuf {
     let deps = std::env::current_exe().unwrap();
-    let dir = deps.parent().and_then(|d| d.parent()).unwrap().to_path_buf();
+    let dir = deps
+        .parent()
+        .and_then(|d| d.parent())
+        .unwrap()
+        .to_path_buf();
     let binary = dir.join("amolink");
     if !binary.exists() {
         let status = Command::new(env!("CARGO"))
@@ -141,7 +145,8 @@ impl Fleet {
                 continue;
             }
             if let Some(status) = child.try_wait().unwrap() {
-                let log = std::fs::read_to_string(self.dir.join(format!("instance-{index}.log"))).unwrap_or_default();
+                let log = std::fs::read_to_string(self.dir.join(format!("instance-{index}.log")))
+                    .unwrap_or_default();
                 panic!("instance {index} exited with {status}: {log}");
             }
         }
@@ -162,7 +167,11 @@ impl Fleet {
         for row in rows {
             let status: String = row.try_get("", "status").unwrap();
             if status == "needs_reauth" {
-                reasons.push(row.try_get::<Option<String>>("", "status_reason").unwrap().unwrap_or_default());
+                reasons.push(
+                    row.try_get::<Option<String>>("", "status_reason")
+                        .unwrap()
+                        .unwrap_or_default(),
+                );
             }
             *counts.entry(status).or_default() += 1;
         }
@@ -173,7 +182,12 @@ impl Fleet {
     pub fn accepted_refreshes(&self) -> HashMap<String, Vec<DateTime<Utc>>> {
         let mut by_client: HashMap<String, Vec<DateTime<Utc>>> = HashMap::new();
         for entry in self.sim.sim().journal() {
-            if let Event::RefreshPresented { client_id, accepted: true, .. } = entry.event {
+            if let Event::RefreshPresented {
+                client_id,
+                accepted: true,
+                ..
+            } = entry.event
+            {
                 by_client.entry(client_id).or_default().push(entry.at);
             }
         }

@@ -22,9 +22,15 @@ async fn fleet_keeps_every_connection(instances: usize, faults: bool) {
     let sim = fleet.sim.sim();
     let chaos = faults.then(|| {
         tokio::spawn(async move {
-            let kinds = [FaultKind::Status { status: 503 }, FaultKind::Timeout { ms: 800 }];
+            let kinds = [
+                FaultKind::Status { status: 503 },
+                FaultKind::Timeout { ms: 800 },
+            ];
             for kind in kinds.into_iter().cycle() {
-                let fault = Fault { probability: Some(0.2), ..Fault::always(kind) };
+                let fault = Fault {
+                    probability: Some(0.2),
+                    ..Fault::always(kind)
+                };
                 sim.set_fault(Route::Token, fault).unwrap();
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
@@ -49,13 +55,28 @@ async fn fleet_keeps_every_connection(instances: usize, faults: bool) {
         per_connection.iter().max().unwrap_or(&0),
     );
     assert_eq!(stale, 0, "a rotated-out refresh token was presented");
-    assert_eq!(counts.get("active"), Some(&connections), "{counts:?} {reasons:?}");
-    assert_eq!(refreshes.len(), connections, "every connection was refreshed");
+    assert_eq!(
+        counts.get("active"),
+        Some(&connections),
+        "{counts:?} {reasons:?}"
+    );
+    assert_eq!(
+        refreshes.len(),
+        connections,
+        "every connection was refreshed"
+    );
     for (client, times) in &refreshes {
-        assert!(times.len() + 1 >= cycles as usize, "{client} refreshed only {} times", times.len());
+        assert!(
+            times.len() + 1 >= cycles as usize,
+            "{client} refreshed only {} times",
+            times.len()
+        );
         for pair in times.windows(2) {
             let gap = (pair[1] - pair[0]).to_std().unwrap_or_default();
-            assert!(gap >= CYCLE / 2, "{client} was refreshed twice in one cycle ({gap:?} apart)");
+            assert!(
+                gap >= CYCLE / 2,
+                "{client} was refreshed twice in one cycle ({gap:?} apart)"
+            );
         }
     }
 }
@@ -135,7 +156,10 @@ async fn kill_nine(grace: RefreshGrace) -> Tally {
 async fn kill_nine_with_grace_loses_nothing() {
     let tally = kill_nine(RefreshGrace::UntilNewPairUsed).await;
     assert_eq!(tally.silently_broken, 0, "{tally:?}");
-    assert_eq!(tally.needs_reauth_explained, 0, "with the grace window every refresh recovers: {tally:?}");
+    assert_eq!(
+        tally.needs_reauth_explained, 0,
+        "with the grace window every refresh recovers: {tally:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -14,16 +14,16 @@
 mod app;
 mod clock;
 mod customer;
-mod seed;
 mod logs;
+mod seed;
 
 pub use app::{
     Browser, Engine, Form, TestApp, csrf_token_in, fresh_database, spawn_app, spawn_app_with,
 };
 pub use clock::ManualClock;
 pub use customer::{ButtonTag, attribute, html_unescape};
-pub use seed::{SEED_PUBLIC_URL, seed_connections};
 pub use logs::captured_logs;
+pub use seed::{SEED_PUBLIC_URL, seed_connections};
 
 /// Declares a scenario `async fn(Engine)` as two tests, `sqlite` and `postgres`.
 #[macro_export]

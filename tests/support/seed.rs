@@ -41,7 +41,10 @@ pub async fn seed_connections(
                 workspace_id: workspace,
                 workspace_name: WorkspaceName::parse("Load test")?,
                 user_id: UserId::random(),
-                email: Email::parse(&format!("load-{}@example.com", uuid::Uuid::new_v4().simple()))?,
+                email: Email::parse(&format!(
+                    "load-{}@example.com",
+                    uuid::Uuid::new_v4().simple()
+                ))?,
                 password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2VlZA$c2VlZA".to_owned(),
                 default_button: Button {
                     id: ButtonId::random(),
@@ -58,7 +61,10 @@ pub async fn seed_connections(
         ..ClientSettings::default()
     })
     .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let policy = RefreshPolicy { margin, ..RefreshPolicy::default() };
+    let policy = RefreshPolicy {
+        margin,
+        ..RefreshPolicy::default()
+    };
     let redirect_uri = format!("{SEED_PUBLIC_URL}/amocrm/callback");
     let base = 50_000_000 + i64::from(rand::random::<u16>()) * 10_000;
     let mut tasks = JoinSet::new();
@@ -82,7 +88,10 @@ pub async fn seed_connections(
         );
         tasks.spawn(async move {
             let _permit = permits.acquire_owned().await?;
-            let host = AccountHost::parse(&format!("load{account_id}.amocrm.ru"), &DomainAllowList::default())?;
+            let host = AccountHost::parse(
+                &format!("load{account_id}.amocrm.ru"),
+                &DomainAllowList::default(),
+            )?;
             let secret = SecretString::from(install.client_secret.clone());
             let grant = client
                 .exchange_code(
@@ -97,15 +106,21 @@ pub async fn seed_connections(
                 .await?;
             let id = ConnectionId::random();
             let seal = |column: SealedColumn, value: &SecretString| {
-                keyring.seal(value.expose_secret(), &Binding {
-                    workspace,
-                    row: id.as_uuid(),
-                    column: column.as_str(),
-                })
+                keyring.seal(
+                    value.expose_secret(),
+                    &Binding {
+                        workspace,
+                        row: id.as_uuid(),
+                        column: column.as_str(),
+                    },
+                )
             };
             let now = Utc::now();
             let expires_at = now + chrono::Duration::from_std(grant.expires_in)?;
-            let refresh_token = grant.refresh_token.clone().ok_or_else(|| anyhow::anyhow!("no refresh token"))?;
+            let refresh_token = grant
+                .refresh_token
+                .clone()
+                .ok_or_else(|| anyhow::anyhow!("no refresh token"))?;
             database
                 .save_connection(
                     &ConnectionRecord {

@@ -11,8 +11,9 @@ use domain::{
     keeper::{AttemptOutcome, Claimed, KeeperStore, RefreshAttempt, RefreshFailure, Refreshed},
 };
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait as _, Condition, EntityTrait as _, QueryFilter as _,
-    QueryOrder as _, QuerySelect as _, TransactionTrait as _,
+    ActiveValue::Set,
+    ColumnTrait as _, Condition, EntityTrait as _, QueryFilter as _, QueryOrder as _,
+    QuerySelect as _, TransactionTrait as _,
     sea_query::{Expr, ExprTrait as _, LockBehavior, LockType},
 };
 use uuid::Uuid;
@@ -110,8 +111,11 @@ impl KeeperStore for Database {
             // Other instances skip the rows this one is claiming instead of queueing behind them.
             candidates = candidates.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
         }
-        let candidates: Vec<(Uuid, Option<String>)> =
-            candidates.into_tuple().all(&txn).await.map_err(store_error)?;
+        let candidates: Vec<(Uuid, Option<String>)> = candidates
+            .into_tuple()
+            .all(&txn)
+            .await
+            .map_err(store_error)?;
         let mut claimed = Vec::with_capacity(candidates.len());
         for (id, previous_owner) in candidates {
             if self.take_lease(&txn, id, owner, lease).await? {
@@ -187,8 +191,14 @@ impl KeeperStore for Database {
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         refresh_attempts::Entity::update_many()
-            .col_expr(refresh_attempts::Column::FinishedAt, Expr::value(to_millis(at)))
-            .col_expr(refresh_attempts::Column::Outcome, Expr::value(outcome.as_str()))
+            .col_expr(
+                refresh_attempts::Column::FinishedAt,
+                Expr::value(to_millis(at)),
+            )
+            .col_expr(
+                refresh_attempts::Column::Outcome,
+                Expr::value(outcome.as_str()),
+            )
             .filter(refresh_attempts::Column::Id.eq(attempt))
             .exec(&self.conn)
             .await
@@ -253,9 +263,18 @@ impl KeeperStore for Database {
     ) -> Result<bool, StoreError> {
         let txn = self.conn.begin().await.map_err(store_error)?;
         let mut update = connections::Entity::update_many()
-            .col_expr(Column::AccessToken, Expr::value(refreshed.access_token.as_str()))
-            .col_expr(Column::AccessExpiresAt, Expr::value(to_millis(refreshed.access_expires_at)))
-            .col_expr(Column::NextRefreshAt, Expr::value(to_millis(refreshed.next_refresh_at)))
+            .col_expr(
+                Column::AccessToken,
+                Expr::value(refreshed.access_token.as_str()),
+            )
+            .col_expr(
+                Column::AccessExpiresAt,
+                Expr::value(to_millis(refreshed.access_expires_at)),
+            )
+            .col_expr(
+                Column::NextRefreshAt,
+                Expr::value(to_millis(refreshed.next_refresh_at)),
+            )
             .col_expr(Column::LastRefreshAt, Expr::value(to_millis(refreshed.at)))
             // Every right-hand side sees the old row, so this stamps only a change of status.
             .col_expr(
@@ -267,7 +286,10 @@ impl KeeperStore for Database {
                 .finally(Expr::col(Column::StatusAt))
                 .into(),
             )
-            .col_expr(Column::Status, Expr::value(ConnectionStatus::Active.as_str()))
+            .col_expr(
+                Column::Status,
+                Expr::value(ConnectionStatus::Active.as_str()),
+            )
             .col_expr(Column::StatusReason, Expr::value(Option::<String>::None))
             .col_expr(Column::LastError, Expr::value(Option::<String>::None))
             .col_expr(Column::RefreshFailures, Expr::value(0))
@@ -292,7 +314,13 @@ impl KeeperStore for Database {
                 .await
                 .map_err(store_error)?;
             if let Some(workspace) = workspace {
-                insert_events(&txn, domain::ids::WorkspaceId::from_uuid(workspace), id, std::slice::from_ref(event)).await?;
+                insert_events(
+                    &txn,
+                    domain::ids::WorkspaceId::from_uuid(workspace),
+                    id,
+                    std::slice::from_ref(event),
+                )
+                .await?;
             }
         }
         txn.commit().await.map_err(store_error)?;
@@ -322,7 +350,10 @@ impl KeeperStore for Database {
             .col_expr(Column::StatusReason, Expr::value(failure.reason.as_str()))
             .col_expr(Column::LastError, Expr::value(failure.reason.as_str()))
             .col_expr(Column::RefreshFailures, Expr::value(failure.failures))
-            .col_expr(Column::NextRefreshAt, Expr::value(failure.next_refresh_at.map(to_millis)))
+            .col_expr(
+                Column::NextRefreshAt,
+                Expr::value(failure.next_refresh_at.map(to_millis)),
+            )
             .col_expr(Column::LeaseOwner, Expr::value(Option::<String>::None))
             .col_expr(Column::LeaseUntil, Expr::value(Option::<i64>::None))
             .col_expr(Column::UpdatedAt, Expr::value(to_millis(failure.at)));
@@ -348,7 +379,12 @@ impl KeeperStore for Database {
         Ok(stored)
     }
 
-    async fn store_host(&self, id: ConnectionId, owner: &str, host: &str) -> Result<bool, StoreError> {
+    async fn store_host(
+        &self,
+        id: ConnectionId,
+        owner: &str,
+        host: &str,
+    ) -> Result<bool, StoreError> {
         let result = connections::Entity::update_many()
             .col_expr(Column::Host, Expr::value(host))
             .filter(Database::owned(id, owner))

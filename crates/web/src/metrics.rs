@@ -127,17 +127,31 @@ impl Metrics {
 #[must_use]
 pub fn render_keeper(stats: &domain::keeper::KeeperStats, margin_secs: Option<f64>) -> String {
     let mut out = String::new();
-    out.push_str("# HELP amolink_token_refreshes_total Access tokens refreshed by this instance.\n");
+    out.push_str(
+        "# HELP amolink_token_refreshes_total Access tokens refreshed by this instance.\n",
+    );
     out.push_str("# TYPE amolink_token_refreshes_total counter\n");
-    let _ = writeln!(out, "amolink_token_refreshes_total {}", stats.refreshed_total());
+    let _ = writeln!(
+        out,
+        "amolink_token_refreshes_total {}",
+        stats.refreshed_total()
+    );
     out.push_str("# HELP amolink_token_refresh_failures_total Failed refreshes by reason.\n");
     out.push_str("# TYPE amolink_token_refresh_failures_total counter\n");
     for (reason, count) in stats.failures() {
-        let _ = writeln!(out, "amolink_token_refresh_failures_total{{reason=\"{}\"}} {count}", escape(reason));
+        let _ = writeln!(
+            out,
+            "amolink_token_refresh_failures_total{{reason=\"{}\"}} {count}",
+            escape(reason)
+        );
     }
     out.push_str("# HELP amolink_refresh_lease_takeovers_total Expired leases of other instances taken over.\n");
     out.push_str("# TYPE amolink_refresh_lease_takeovers_total counter\n");
-    let _ = writeln!(out, "amolink_refresh_lease_takeovers_total {}", stats.takeovers_total());
+    let _ = writeln!(
+        out,
+        "amolink_refresh_lease_takeovers_total {}",
+        stats.takeovers_total()
+    );
     if let Some(margin) = margin_secs {
         out.push_str("# HELP amolink_token_margin_seconds Seconds left on the access token closest to expiry.\n");
         out.push_str("# TYPE amolink_token_margin_seconds gauge\n");

@@ -229,7 +229,8 @@ impl Settings {
             Some(value) => parse_bool("AMOLINK_KEEPER", value)?,
             None => true,
         };
-        let keeper_interval_ms = number("keeper_interval_ms", "AMOLINK_KEEPER_INTERVAL_MS", "5000")?;
+        let keeper_interval_ms =
+            number("keeper_interval_ms", "AMOLINK_KEEPER_INTERVAL_MS", "5000")?;
         let keeper_lease_secs = number("keeper_lease_secs", "AMOLINK_KEEPER_LEASE_SECS", "60")?;
         let webhook_worker = match sources.get("webhook_worker") {
             Some(value) => parse_bool("AMOLINK_WEBHOOK_WORKER", value)?,

@@ -1,9 +1,9 @@
 //! The proxy: a tenant's API call forwarded to its amoCRM account with the connection's token.
 //!
 //! The tenant's request is validated right after the connection is found, so a refused path
-//! costs no token, no rate slot and no request. Every request to amoCRM — the retry after a 401 included
-//! — first gets a slot from the governor. amoCRM's answers are relayed as they are, except that
-//! amolink reacts to three of them:
+//! costs no token, no rate slot and no request. Every request to amoCRM (the retry after a 401
+//! included) first gets a slot from the governor. amoCRM's answers are relayed as they are,
+//! except that amolink reacts to three of them:
 //! - **401**: the token was refused. One replacement through the keeper (single flight + lease),
 //!   one retry; a second 401 is amoCRM's problem, not the tenant's (502), and the connection is
 //!   left for the keeper to judge.
@@ -70,8 +70,9 @@ impl Proxy {
     /// # Errors
     /// [`Error::NotFound`] outside the workspace; [`Error::Conflict`] for an unusable
     /// connection; [`Error::Invalid`] for a path, query or method that may not be forwarded
-    /// (before any token, slot or request); [`Error::RateLimited`] when no slot frees within the governor's wait;
-    /// [`Error::Upstream`] when amoCRM cannot be reached or refuses a refreshed token.
+    /// (before any token, slot or request); [`Error::RateLimited`] when no slot frees within
+    /// the governor's wait; [`Error::Upstream`] when amoCRM cannot be reached or refuses a
+    /// refreshed token.
     pub async fn forward(
         &self,
         workspace: WorkspaceId,
@@ -97,12 +98,20 @@ impl Proxy {
             match response.status.as_u16() {
                 401 if !replaced => {
                     tracing::info!(connection_id = %id, "amoCRM refused the access token; replacing it once");
-                    token = self
+                    token = match self
                         .deps
                         .keeper
                         .replace_refused(workspace, id, &token)
-                        .await?
-                        .access_token;
+                        .await
+                    {
+                        Ok(fresh) => fresh.access_token,
+                        // The refresh may just have found the connection dead: say so (409).
+                        Err(Error::Upstream(reason)) => {
+                            usable_connection(&self.deps, workspace, id).await?;
+                            return Err(Error::Upstream(reason));
+                        }
+                        Err(e) => return Err(e),
+                    };
                     replaced = true;
                 }
                 401 => {
@@ -176,7 +185,11 @@ impl Proxy {
                 });
             }
         };
-        self.deps.governor.pause(record.id, pause).await?;
+        // This instance pauses even if the shared ledger cannot be written; amoCRM's answer is
+        // relayed either way.
+        if let Err(e) = self.deps.governor.pause(record.id, pause).await {
+            tracing::error!(connection_id = %record.id, error = %e, "could not share a pause with other instances");
+        }
         Ok(Proxied {
             response,
             retry_after: Some(pause),

@@ -18,9 +18,7 @@ use crate::{
     Error,
     clock::Clock,
     connect::hash_token,
-    connections::{
-        Actor, ConnectionRecord, ConnectionStatus, EventKind, NewEvent, SealedColumn,
-    },
+    connections::{Actor, ConnectionRecord, ConnectionStatus, EventKind, NewEvent, SealedColumn},
     crypto::{Binding, Keyring},
     ids::{ConnectionId, WorkspaceId},
     ports::ConnectionRepository,
@@ -147,7 +145,12 @@ impl Keeper {
             let claimed = self
                 .deps
                 .store
-                .claim_due(&self.deps.owner, now, self.deps.policy.lease, self.deps.batch)
+                .claim_due(
+                    &self.deps.owner,
+                    now,
+                    self.deps.policy.lease,
+                    self.deps.batch,
+                )
                 .await?;
             let count = claimed.len();
             let mut tasks = JoinSet::new();
@@ -196,7 +199,9 @@ impl Keeper {
                 .await?
                 .ok_or(Error::NotFound)?;
             if !record.status.is_usable() {
-                return Err(Error::Conflict("the connection is not usable; it needs to be connected again"));
+                return Err(Error::Conflict(
+                    "the connection is not usable; it needs to be connected again",
+                ));
             }
             if let Some(token) = self.valid_token(&record, min_validity) {
                 return Ok(token);
@@ -211,8 +216,12 @@ impl Keeper {
                 match self.refresh_claimed(id, true).await? {
                     RefreshOutcome::NeedsReauth(reason) => return Err(Error::Upstream(reason)),
                     RefreshOutcome::Retrying(reason) => return Err(Error::Upstream(reason)),
-                    RefreshOutcome::Discarded => return Err(Error::Conflict("the connection was revoked")),
-                    RefreshOutcome::Refreshed | RefreshOutcome::Skipped | RefreshOutcome::Superseded => {}
+                    RefreshOutcome::Discarded => {
+                        return Err(Error::Conflict("the connection was revoked"));
+                    }
+                    RefreshOutcome::Refreshed
+                    | RefreshOutcome::Skipped
+                    | RefreshOutcome::Superseded => {}
                 }
             } else if tokio::time::Instant::now() >= deadline {
                 return Err(Error::Busy);
@@ -288,7 +297,11 @@ impl Keeper {
             return None;
         }
         let access_token = self
-            .open(record, SealedColumn::AccessToken, record.access_token.as_deref()?)
+            .open(
+                record,
+                SealedColumn::AccessToken,
+                record.access_token.as_deref()?,
+            )
             .ok()?;
         Some(FreshToken {
             access_token,
@@ -325,23 +338,38 @@ impl Keeper {
         column: SealedColumn,
         sealed: &str,
     ) -> Result<SecretString, crate::crypto::OpenError> {
-        self.deps.keyring.open(sealed, &Binding {
-            workspace: record.workspace,
-            row: record.id.as_uuid(),
-            column: column.as_str(),
-        })
+        self.deps.keyring.open(
+            sealed,
+            &Binding {
+                workspace: record.workspace,
+                row: record.id.as_uuid(),
+                column: column.as_str(),
+            },
+        )
     }
 
-    fn seal(&self, record: &ConnectionRecord, column: SealedColumn, value: &SecretString) -> String {
-        self.deps.keyring.seal(value.expose_secret(), &Binding {
-            workspace: record.workspace,
-            row: record.id.as_uuid(),
-            column: column.as_str(),
-        })
+    fn seal(
+        &self,
+        record: &ConnectionRecord,
+        column: SealedColumn,
+        value: &SecretString,
+    ) -> String {
+        self.deps.keyring.seal(
+            value.expose_secret(),
+            &Binding {
+                workspace: record.workspace,
+                row: record.id.as_uuid(),
+                column: column.as_str(),
+            },
+        )
     }
 
     /// Refreshes a connection this instance holds the lease of.
-    async fn refresh_claimed(&self, id: ConnectionId, forced: bool) -> Result<RefreshOutcome, Error> {
+    async fn refresh_claimed(
+        &self,
+        id: ConnectionId,
+        forced: bool,
+    ) -> Result<RefreshOutcome, Error> {
         let store = &self.deps.store;
         let owner = &self.deps.owner;
         let now = self.deps.clock.now();
@@ -349,22 +377,34 @@ impl Keeper {
             return Ok(RefreshOutcome::Skipped);
         };
         // Re-check after the claim: another instance may have refreshed it already.
-        let fresh = record
-            .next_refresh_at
-            .is_some_and(|at| at > now);
+        let fresh = record.next_refresh_at.is_some_and(|at| at > now);
         if !record.status.is_usable() || (fresh && !forced) {
             store.release(id, owner).await?;
             return Ok(RefreshOutcome::Skipped);
         }
         let credentials = (|| {
-            let secret = self.open(&record, SealedColumn::ClientSecret, record.client_secret.as_deref()?).ok()?;
-            let refresh = self.open(&record, SealedColumn::RefreshToken, record.refresh_token.as_deref()?).ok()?;
+            let secret = self
+                .open(
+                    &record,
+                    SealedColumn::ClientSecret,
+                    record.client_secret.as_deref()?,
+                )
+                .ok()?;
+            let refresh = self
+                .open(
+                    &record,
+                    SealedColumn::RefreshToken,
+                    record.refresh_token.as_deref()?,
+                )
+                .ok()?;
             Some((secret, refresh))
         })();
         let Some((client_secret, refresh_token)) = credentials else {
             // Missing or undecryptable (tampered, or moved from another row): never send it.
             tracing::error!(event = "credentials_unreadable", connection_id = %id, "stored credentials cannot be opened");
-            return self.give_up(&record, "stored credentials cannot be decrypted".into()).await;
+            return self
+                .give_up(&record, "stored credentials cannot be decrypted".into())
+                .await;
         };
         let attempt = RefreshAttempt {
             id: Uuid::new_v4(),
@@ -384,7 +424,9 @@ impl Keeper {
             Err(e) => Err(AmoError::InvalidHost(e)),
         };
         if matches!(result, Err(AmoError::NotFound)) {
-            result = self.retry_on_moved_host(&record, &app, &refresh_token).await;
+            result = self
+                .retry_on_moved_host(&record, &app, &refresh_token)
+                .await;
         }
         match result {
             Ok(grant) => self.persist(&record, &attempt, grant).await,
@@ -403,13 +445,25 @@ impl Keeper {
         let Some(api_domain) = record.api_domain.as_deref() else {
             return Err(AmoError::NotFound);
         };
-        let moved = self.deps.amocrm.current_subdomain(api_domain, refresh_token).await?;
-        let host = moved.host(&self.deps.allowed_domains).map_err(AmoError::InvalidHost)?;
+        let moved = self
+            .deps
+            .amocrm
+            .current_subdomain(api_domain, refresh_token)
+            .await?;
+        let host = moved
+            .host(&self.deps.allowed_domains)
+            .map_err(AmoError::InvalidHost)?;
         if host.platform() != record.platform {
             return Err(AmoError::NotFound);
         }
         tracing::info!(connection_id = %record.id, from = %record.host, to = %host, "account moved to a new subdomain");
-        if !self.deps.store.store_host(record.id, &self.deps.owner, host.as_str()).await.map_err(|_| AmoError::NotFound)? {
+        if !self
+            .deps
+            .store
+            .store_host(record.id, &self.deps.owner, host.as_str())
+            .await
+            .map_err(|_| AmoError::NotFound)?
+        {
             return Err(AmoError::NotFound);
         }
         self.deps.amocrm.refresh(&host, app, refresh_token).await
@@ -444,7 +498,12 @@ impl Keeper {
         let mut wait = Duration::from_millis(50);
         let started = std::time::Instant::now();
         let stored = loop {
-            match self.deps.store.store_refreshed(record.id, &self.deps.owner, &refreshed, &event).await {
+            match self
+                .deps
+                .store
+                .store_refreshed(record.id, &self.deps.owner, &refreshed, &event)
+                .await
+            {
                 Ok(stored) => break stored,
                 Err(e) if started.elapsed() < self.deps.policy.lease / 2 => {
                     tracing::error!(connection_id = %record.id, error = ?e, "could not store rotated tokens; retrying");
@@ -465,7 +524,10 @@ impl Keeper {
             tracing::info!(connection_id = %record.id, "refreshed tokens discarded: the connection was revoked or the lease lost");
             (AttemptOutcome::Discarded, RefreshOutcome::Discarded)
         };
-        self.deps.store.finish_attempt(attempt.id, outcome.0, self.deps.clock.now()).await?;
+        self.deps
+            .store
+            .finish_attempt(attempt.id, outcome.0, self.deps.clock.now())
+            .await?;
         Ok(outcome.1)
     }
 
@@ -481,8 +543,13 @@ impl Keeper {
         if is_terminal(error) {
             // A sibling may have rotated the token after this instance read it.
             let current = store.connection_for_keeper(record.id).await?;
-            if current.as_ref().is_some_and(|c| c.refresh_token != record.refresh_token) {
-                store.finish_attempt(attempt.id, AttemptOutcome::Superseded, now).await?;
+            if current
+                .as_ref()
+                .is_some_and(|c| c.refresh_token != record.refresh_token)
+            {
+                store
+                    .finish_attempt(attempt.id, AttemptOutcome::Superseded, now)
+                    .await?;
                 store.release(record.id, &self.deps.owner).await?;
                 return Ok(RefreshOutcome::Superseded);
             }
@@ -497,7 +564,9 @@ impl Keeper {
                 ),
                 _ => format!("amoCRM refused the refresh token ({kind})"),
             };
-            store.finish_attempt(attempt.id, AttemptOutcome::Refused, now).await?;
+            store
+                .finish_attempt(attempt.id, AttemptOutcome::Refused, now)
+                .await?;
             self.stats.failed(kind);
             return self.give_up(record, reason).await;
         }
@@ -515,15 +584,23 @@ impl Keeper {
         };
         if now - failing_since > chrono(self.deps.policy.give_up_after) {
             return self
-                .give_up(record, format!("refreshing kept failing since {failing_since} ({kind})"))
+                .give_up(
+                    record,
+                    format!("refreshing kept failing since {failing_since} ({kind})"),
+                )
                 .await;
         }
         let status = match error {
-            AmoError::RateLimited { .. } | AmoError::Forbidden { .. } => ConnectionStatus::RateLimited,
+            AmoError::RateLimited { .. } | AmoError::Forbidden { .. } => {
+                ConnectionStatus::RateLimited
+            }
             _ => ConnectionStatus::Degraded,
         };
         let failures = record.refresh_failures.saturating_add(1);
-        let wait = self.deps.policy.backoff(u32::try_from(failures).unwrap_or(1), error.retry_after());
+        let wait = self
+            .deps
+            .policy
+            .backoff(u32::try_from(failures).unwrap_or(1), error.retry_after());
         let reason = format!("refresh failed ({kind}); retrying");
         store
             .store_failure(
@@ -549,7 +626,11 @@ impl Keeper {
     }
 
     /// Marks the connection needs-re-auth and stops calling amoCRM for it.
-    async fn give_up(&self, record: &ConnectionRecord, reason: String) -> Result<RefreshOutcome, Error> {
+    async fn give_up(
+        &self,
+        record: &ConnectionRecord,
+        reason: String,
+    ) -> Result<RefreshOutcome, Error> {
         let now = self.deps.clock.now();
         self.deps
             .store
@@ -585,7 +666,12 @@ impl Keeper {
                 .store
                 .finish_attempt(attempt.id, AttemptOutcome::Abandoned, now)
                 .await?;
-            let Some(record) = self.deps.store.connection_for_keeper(attempt.connection).await? else {
+            let Some(record) = self
+                .deps
+                .store
+                .connection_for_keeper(attempt.connection)
+                .await?
+            else {
                 continue;
             };
             let still_current = record

@@ -45,6 +45,9 @@ impl KeeperStats {
 
     #[must_use]
     pub fn failures(&self) -> BTreeMap<&'static str, u64> {
-        self.failed.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.failed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 }

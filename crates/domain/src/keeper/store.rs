@@ -116,13 +116,21 @@ pub trait KeeperStore: Send + Sync {
 
     async fn begin_attempt(&self, attempt: &RefreshAttempt) -> Result<(), StoreError>;
 
-    async fn finish_attempt(&self, attempt: Uuid, outcome: AttemptOutcome, at: DateTime<Utc>) -> Result<(), StoreError>;
+    async fn finish_attempt(
+        &self,
+        attempt: Uuid,
+        outcome: AttemptOutcome,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
 
     /// The outcome of the latest finished attempt for this connection.
     async fn last_outcome(&self, id: ConnectionId) -> Result<Option<String>, StoreError>;
 
     /// Attempts still open that started before `before`: their instance died.
-    async fn abandoned_attempts(&self, before: DateTime<Utc>) -> Result<Vec<RefreshAttempt>, StoreError>;
+    async fn abandoned_attempts(
+        &self,
+        before: DateTime<Utc>,
+    ) -> Result<Vec<RefreshAttempt>, StoreError>;
 
     /// Makes a connection due now (after an abandoned attempt).
     async fn make_due(&self, id: ConnectionId, at: DateTime<Utc>) -> Result<(), StoreError>;
@@ -147,7 +155,12 @@ pub trait KeeperStore: Send + Sync {
     ) -> Result<bool, StoreError>;
 
     /// Moves the connection to a renamed account host.
-    async fn store_host(&self, id: ConnectionId, owner: &str, host: &str) -> Result<bool, StoreError>;
+    async fn store_host(
+        &self,
+        id: ConnectionId,
+        owner: &str,
+        host: &str,
+    ) -> Result<bool, StoreError>;
 
     /// The earliest access-token expiry among usable connections.
     async fn earliest_expiry(&self) -> Result<Option<DateTime<Utc>>, StoreError>;

@@ -137,3 +137,33 @@ async fn vend(
         .insert_header((header::PRAGMA, "no-cache"))
         .json(TokenBody::new(&token, state.clock.now())))
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone as _, Utc};
+    use domain::ids::ConnectionId;
+    use secrecy::SecretString;
+
+    use super::*;
+    use crate::api::{openapi::document, routes, schema::validate};
+
+    #[test]
+    fn the_body_matches_its_schema() {
+        let now = Utc
+            .with_ymd_and_hms(2026, 11, 26, 10, 0, 0)
+            .single()
+            .expect("time");
+        let token = VendedToken {
+            access_token: SecretString::from("eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.e30.c2ln"),
+            expires_at: now + chrono::Duration::hours(24),
+            api_base_url: "https://demo.amocrm.ru".into(),
+            account_id: 31_000_001,
+            connection_id: ConnectionId::random(),
+        };
+        let body = serde_json::to_value(TokenBody::new(&token, now)).expect("serializes");
+        assert_eq!(body["expires_in"], 86_400);
+        let doc = document(&routes());
+        let components = doc["components"]["schemas"].clone();
+        validate(&body, &components[TokenBody::NAME], &components).expect("valid");
+    }
+}

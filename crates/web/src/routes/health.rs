@@ -43,7 +43,10 @@ async fn metrics(metrics: web::Data<Metrics>, state: web::Data<AppState>) -> Htt
     let mut text = metrics.render();
     let earliest = state.keeper.earliest_expiry().await.ok().flatten();
     let margin = earliest.map(|at| (at - state.clock.now()).num_milliseconds() as f64 / 1000.0);
-    text.push_str(&crate::metrics::render_keeper(&state.keeper.stats(), margin));
+    text.push_str(&crate::metrics::render_keeper(
+        &state.keeper.stats(),
+        margin,
+    ));
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(text)
