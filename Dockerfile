@@ -13,8 +13,12 @@ RUN apt-get update \
 COPY --from=build /src/target/release/amolink /usr/local/bin/amolink
 USER amolink
 WORKDIR /var/lib/amolink
+# Argon2 allocates 19 MiB per hash; with glibc's default thresholds the freed blocks stay
+# fragmented in the heap and a login flood grows the process to ~1 GiB (BENCHMARKS.md,
+# login-flood). Serving such blocks with mmap returns them to the system at once.
 ENV AMOLINK_BIND=0.0.0.0:8080 \
-    AMOLINK_DATA_DIR=/var/lib/amolink
+    AMOLINK_DATA_DIR=/var/lib/amolink \
+    MALLOC_MMAP_THRESHOLD_=131072
 EXPOSE 8080
 HEALTHCHECK --interval=15s --timeout=3s CMD ["/bin/sh", "-c", "exec 3<>/dev/tcp/127.0.0.1/8080"]
 ENTRYPOINT ["amolink"]

@@ -2,9 +2,9 @@
 //! acceptance 8), through a real instance over HTTP with a signed-in session.
 //!
 //! Cases: the first page, ~100 consecutive "next" pages (keyset pagination must not slow down
-//! with depth), a common and a rare status filter, and searches that match one row, many rows
-//! and none (`search_text LIKE '%…%'` cannot use a B-tree index, so "none" is the worst case:
-//! every row of the workspace is examined).
+//! with depth), a common and a rare status filter, searches that match one row, many rows and
+//! none (`search_text LIKE '%…%'` cannot seek, so "none" is the worst case: every entry of the
+//! workspace is examined), and the tenant API's list with and without an `end_user_id` filter.
 
 use std::time::Instant;
 

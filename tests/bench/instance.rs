@@ -195,6 +195,27 @@ impl Drop for Instance {
     }
 }
 
+/// CPU time (user + system) a process has used so far: `/proc/<pid>/stat`, in clock ticks of
+/// 1/100 s (`USER_HZ`, fixed on Linux).
+pub fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The command name may hold spaces; the fields after it are plain numbers.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .context("malformed /proc/<pid>/stat")?
+        .1
+        .split_whitespace()
+        .collect();
+    let ticks = |index: usize| -> anyhow::Result<u64> {
+        Ok(fields
+            .get(index)
+            .context("short /proc/<pid>/stat")?
+            .parse()?)
+    };
+    // utime and stime are fields 14 and 15; the slice starts at field 3 (state).
+    Ok(Duration::from_millis((ticks(11)? + ticks(12)?) * 10))
+}
+
 /// Resident memory of a process, in KiB.
 #[derive(Debug, Clone, Copy)]
 pub struct Memory {

@@ -100,10 +100,6 @@ async fn flood_once(instance: &Instance, attackers: usize, flood: Duration) -> a
     let flooded = probes.await??;
     let peak_rss = watcher.await?;
     let peak_kib = instance.memory()?.peak_kib.max(peak_rss);
-    eprintln!(
-        "DEBUG threads: {}",
-        std::fs::read_dir(format!("/proc/{}/task", instance.pid()))?.count()
-    );
     Ok(Run {
         baseline,
         flooded,

@@ -16,7 +16,7 @@ use chrono::Utc;
 
 use crate::{
     args::Args,
-    instance::{Config, Instance, Keys},
+    instance::{Config, Instance, Keys, cpu_time},
     stats::median,
     storage::Store,
 };
@@ -61,7 +61,7 @@ async fn measure(store: &Store, count: usize, args: &Args) -> anyhow::Result<()>
         started.elapsed().as_secs_f64()
     );
     println!(
-        "| processes | run | refreshed | drain s | refreshes/s | per process | sim accepted | sim rejected | stale presented | not active |\n|---|---|---|---|---|---|---|---|---|---|"
+        "| processes | run | refreshed | drain s | refreshes/s | amolink CPU ms/refresh | simulator CPU ms/refresh | per process | sim accepted | sim rejected | stale presented | not active |\n|---|---|---|---|---|---|---|---|---|---|---|---|"
     );
     let wave = Wave {
         store,
@@ -78,8 +78,13 @@ async fn measure(store: &Store, count: usize, args: &Args) -> anyhow::Result<()>
             println!("| {processes} | {run} | {} |", result.cells());
             rates.push(result.per_second());
             drains.push(result.drain);
-            if result.refreshed < count || result.stale > 0 || result.not_active > 0 {
-                bail!("a refresh wave lost connections: {}", result.cells());
+            // Every connection refreshed exactly once, none lost, no rotated-out token presented.
+            if result.refreshed < count
+                || result.sim.refreshes_accepted != count as u64
+                || result.stale > 0
+                || result.not_active > 0
+            {
+                bail!("a refresh wave went wrong: {}", result.cells());
             }
         }
         medians.push((processes, median(&drains), median(&rates)));
@@ -109,8 +114,17 @@ struct Wave<'a> {
     count: usize,
 }
 
+/// CPU time used.
+#[derive(Clone, Copy)]
+struct Cpu {
+    amolink: Duration,
+    driver: Duration,
+}
+
 /// What one wave did.
 struct WaveResult {
+    /// CPU used during the drain (from making the connections due until the count reached all).
+    cpu: Cpu,
     refreshed: usize,
     drain: Duration,
     per_process: Vec<u64>,
@@ -126,12 +140,22 @@ impl WaveResult {
         (self.refreshed as f64 / secs) as u64
     }
 
+    /// CPU milliseconds per refresh.
+    fn cpu_per_refresh(cpu: Duration, refreshed: usize) -> String {
+        format!(
+            "{:.2}",
+            cpu.as_secs_f64() * 1000.0 / refreshed.max(1) as f64
+        )
+    }
+
     fn cells(&self) -> String {
         format!(
-            "{} | {:.2} | {} | {} | {} | {} | {} | {}",
+            "{} | {:.2} | {} | {} | {} | {} | {} | {} | {} | {}",
             self.refreshed,
             self.drain.as_secs_f64(),
             self.per_second(),
+            Self::cpu_per_refresh(self.cpu.amolink, self.refreshed),
+            Self::cpu_per_refresh(self.cpu.driver, self.refreshed),
             self.per_process
                 .iter()
                 .map(u64::to_string)
@@ -165,6 +189,7 @@ impl Wave<'_> {
             );
         }
         let before = self.sim.sim().stats();
+        let cpu_before = self.cpu(&instances)?;
         let t0 = Utc::now().timestamp_millis();
         self.store
             .database
@@ -173,6 +198,7 @@ impl Wave<'_> {
             ))
             .await?;
         let refreshed = self.wait_for_drain(t0).await?;
+        let cpu_after = self.cpu(&instances)?;
         let last = self
             .store
             .scalar(
@@ -197,6 +223,10 @@ impl Wave<'_> {
             )
             .await?;
         Ok(WaveResult {
+            cpu: Cpu {
+                amolink: cpu_after.amolink.saturating_sub(cpu_before.amolink),
+                driver: cpu_after.driver.saturating_sub(cpu_before.driver),
+            },
             refreshed,
             drain: Duration::from_millis(u64::try_from(last - t0).unwrap_or(0)),
             per_process,
@@ -207,6 +237,19 @@ impl Wave<'_> {
                 ..after
             },
             not_active: usize::try_from(not_active)?,
+        })
+    }
+
+    /// CPU used so far by the instances together, and by this process (the simulator and the
+    /// polling; PostgreSQL's share is what remains of the machine).
+    fn cpu(&self, instances: &[Instance]) -> anyhow::Result<Cpu> {
+        let mut amolink = Duration::ZERO;
+        for instance in instances {
+            amolink += cpu_time(instance.pid())?;
+        }
+        Ok(Cpu {
+            amolink,
+            driver: cpu_time(std::process::id())?,
         })
     }
 

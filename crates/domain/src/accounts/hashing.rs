@@ -71,7 +71,7 @@ impl PasswordHasher {
         let known_user = stored.is_some();
         let stored = match stored {
             Some(hash) => hash,
-            None => self.dummy_hash()?,
+            None => self.dummy_hash().await?,
         };
         let password = password.clone();
         let matches = self
@@ -100,11 +100,15 @@ impl PasswordHasher {
             || param("t").is_none_or(|t| t < self.policy.iterations)
     }
 
-    fn dummy_hash(&self) -> Result<String, Error> {
+    /// Made on first use, like any other hash: off the async workers and under the semaphore.
+    async fn dummy_hash(&self) -> Result<String, Error> {
         if let Some(hash) = self.dummy_hash.get() {
             return Ok(hash.clone());
         }
-        let hash = hash_now(self.policy, &uuid::Uuid::new_v4().to_string())?;
+        let policy = self.policy;
+        let hash = self
+            .run_blocking(move || hash_now(policy, &uuid::Uuid::new_v4().to_string()))
+            .await?;
         Ok(self.dummy_hash.get_or_init(|| hash).clone())
     }
 
