@@ -188,48 +188,10 @@ impl Keeper {
         id: ConnectionId,
         min_validity: Duration,
     ) -> Result<FreshToken, Error> {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        let flight = self.flight(id);
-        let _one_at_a_time = flight.lock().await;
-        loop {
-            let record = self
-                .deps
-                .connections
-                .connection(workspace, id)
-                .await?
-                .ok_or(Error::NotFound)?;
-            if !record.status.is_usable() {
-                return Err(Error::Conflict(
-                    "the connection is not usable; it needs to be connected again",
-                ));
-            }
-            if let Some(token) = self.valid_token(&record, min_validity) {
-                return Ok(token);
-            }
-            if self
-                .deps
-                .store
-                .claim_one(id, &self.deps.owner, self.deps.policy.lease)
-                .await?
-                .is_some()
-            {
-                match self.refresh_claimed(id, true).await? {
-                    RefreshOutcome::NeedsReauth(reason) => return Err(Error::Upstream(reason)),
-                    RefreshOutcome::Retrying(reason) => return Err(Error::Upstream(reason)),
-                    RefreshOutcome::Discarded => {
-                        return Err(Error::Conflict("the connection was revoked"));
-                    }
-                    RefreshOutcome::Refreshed
-                    | RefreshOutcome::Skipped
-                    | RefreshOutcome::Superseded => {}
-                }
-            } else if tokio::time::Instant::now() >= deadline {
-                return Err(Error::Busy);
-            } else {
-                // Another instance holds the lease: wait for its result.
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        }
+        self.token_where(workspace, id, |record| {
+            self.valid_token(record, min_validity)
+        })
+        .await
     }
 
     /// A replacement for an access token amoCRM just refused (401): the stored token if someone
@@ -244,6 +206,21 @@ impl Keeper {
         workspace: WorkspaceId,
         id: ConnectionId,
         refused: &SecretString,
+    ) -> Result<FreshToken, Error> {
+        self.token_where(workspace, id, |record| {
+            self.valid_token(record, Duration::ZERO)
+                .filter(|token| token.access_token.expose_secret() != refused.expose_secret())
+        })
+        .await
+    }
+
+    /// The stored token once `acceptable` approves of it, refreshing (forced, under the lease and
+    /// the single flight) until it does; waits while another instance holds the lease.
+    async fn token_where(
+        self: &Arc<Self>,
+        workspace: WorkspaceId,
+        id: ConnectionId,
+        acceptable: impl Fn(&ConnectionRecord) -> Option<FreshToken>,
     ) -> Result<FreshToken, Error> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         let flight = self.flight(id);
@@ -260,9 +237,7 @@ impl Keeper {
                     "the connection is not usable; it needs to be connected again",
                 ));
             }
-            if let Some(token) = self.valid_token(&record, Duration::ZERO)
-                && token.access_token.expose_secret() != refused.expose_secret()
-            {
+            if let Some(token) = acceptable(&record) {
                 return Ok(token);
             }
             if self
@@ -286,6 +261,7 @@ impl Keeper {
             } else if tokio::time::Instant::now() >= deadline {
                 return Err(Error::Busy);
             } else {
+                // Another instance holds the lease: wait for its result.
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
         }
