@@ -12,6 +12,7 @@ cd "$(dirname "$0")/.."
 command -v st >/dev/null 2>&1 || pip install --quiet schemathesis
 
 cargo build --quiet --bin amolink
+binary="${CARGO_TARGET_DIR:-target}/debug/amolink"
 work=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 base="http://127.0.0.1:$port"
@@ -21,7 +22,7 @@ AMOLINK_BIND="127.0.0.1:$port" \
   AMOLINK_DATA_DIR="$work/data" \
   AMOLINK_DATABASE_URL="sqlite://$work/data/amolink.db?mode=rwc" \
   AMOLINK_LOG=warn \
-  target/debug/amolink serve >"$work/amolink.log" 2>&1 &
+  "$binary" serve >"$work/amolink.log" 2>&1 &
 server=$!
 cleanup() {
   kill "$server" 2>/dev/null || true

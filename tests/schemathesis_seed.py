@@ -49,10 +49,13 @@ def main(base: str) -> None:
     )
     if status != 303:
         sys.exit(f"sign-up answered {status}")
-    _, body, _ = request(
+    status, body, _ = request(
         "/settings/api-keys",
         {"name": "schemathesis", "csrf_token": csrf("/settings/api-keys")},
     )
+    if status == 303:
+        # Post/redirect/get: the new key is shown once, on the page the form redirects to.
+        _, body, _ = request("/settings/api-keys")
     key = re.search(r"alk_[A-Za-z0-9_-]{43}", body)
     if not key:
         sys.exit("no API key was shown")

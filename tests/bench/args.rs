@@ -12,15 +12,22 @@ scenarios:
   refresh-throughput  N due connections with real grants, refreshed by 1, 2 and 4 `amolink serve`
                       processes on one PostgreSQL
   secrets-burst       POST /amocrm/secrets bursts (unknown and valid states)
+  connect-flows       whole connect flows (page, consent with secrets, callback) at --concurrency
   login-flood         bad log-ins at high concurrency while GETs and the server's memory are watched
+  events-burst        amoCRM event deliveries into POST /amocrm/events/{token} at a fixed pace
+  proxy-activity      proxied calls at a fixed pace with activity recording off and on (A/B)
+  proxy               GET /api/v4/account through amolink's proxy vs straight to the simulator
+                      and through nginx (wrk, 1 and 64 clients over N connections); RSS; on
+                      PostgreSQL also 1 vs 2 instances behind haproxy
 
 options:
   --engine E        sqlite | postgres | sqlite,postgres (default depends on the scenario)
   --n N             rows / connections / deliveries / attackers (default depends on the scenario)
   --runs R          repetitions whose medians are reported (default 3)
   --instances LIST  refresh-throughput: process counts, e.g. 1,2,4 (default)
-  --secs S          login-flood: flood duration in seconds (default 20)
-  --concurrency C   secrets-burst: requests in flight (default 50)
+  --secs S          login-flood: flood duration in seconds (default 20);
+                    events-burst, proxy-activity: burst duration (default 10); proxy: seconds per row (5)
+  --concurrency C   secrets-burst: requests in flight (default 50); connect-flows: flows (20)
   --keep            connections-page: keep the filled database and print its URL (for EXPLAIN)";
 
 /// What to measure.
@@ -29,7 +36,11 @@ pub enum Scenario {
     ConnectionsPage,
     RefreshThroughput,
     SecretsBurst,
+    ConnectFlows,
     LoginFlood,
+    EventsBurst,
+    ProxyActivity,
+    Proxy,
 }
 
 /// Parsed options; `None` means "the scenario's default".
@@ -58,7 +69,11 @@ impl Args {
             Some("connections-page") => Scenario::ConnectionsPage,
             Some("refresh-throughput") => Scenario::RefreshThroughput,
             Some("secrets-burst") => Scenario::SecretsBurst,
+            Some("connect-flows") => Scenario::ConnectFlows,
             Some("login-flood") => Scenario::LoginFlood,
+            Some("events-burst") => Scenario::EventsBurst,
+            Some("proxy-activity") => Scenario::ProxyActivity,
+            Some("proxy") => Scenario::Proxy,
             Some(other) => bail!("unknown scenario `{other}`"),
             None => bail!("name a scenario"),
         };

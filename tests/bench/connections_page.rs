@@ -250,7 +250,8 @@ async fn workspace_of(store: &Store, email: &str) -> anyhow::Result<Uuid> {
         .query_one_raw(Statement::from_sql_and_values(
             conn.get_database_backend(),
             format!(
-                "SELECT workspace_id FROM users WHERE email = {}",
+                "SELECT m.workspace_id FROM memberships m JOIN users u ON u.id = m.user_id \
+                 WHERE u.email = {}",
                 store.param(1)
             ),
             [email.into()],

@@ -15,10 +15,14 @@
 //! within a bounded number of requests and seconds.
 
 mod args;
+mod connect_flows;
 mod connections_page;
+mod events_burst;
 mod instance;
 mod load;
 mod login_flood;
+mod proxy;
+mod proxy_activity;
 mod refresh;
 mod rows;
 mod secrets_burst;
@@ -57,7 +61,11 @@ async fn run(args: &Args) -> anyhow::Result<()> {
         Scenario::ConnectionsPage => connections_page::run(args).await,
         Scenario::RefreshThroughput => refresh::run(args).await,
         Scenario::SecretsBurst => secrets_burst::run(args).await,
+        Scenario::ConnectFlows => connect_flows::run(args).await,
         Scenario::LoginFlood => login_flood::run(args).await,
+        Scenario::EventsBurst => events_burst::run(args).await,
+        Scenario::ProxyActivity => proxy_activity::run(args).await,
+        Scenario::Proxy => proxy::run(args).await,
     }?;
     println!("{}", stats::machine_load().context("reading /proc")?);
     Ok(())

@@ -1,5 +1,5 @@
 //! `refresh-throughput`: several `amolink serve` processes on one PostgreSQL refreshing a wave
-//! of due connections (issue 5; security.md L4).
+//! of due connections (issue 5; docs/security-requirements.md L4).
 //!
 //! The connections hold real grants from an in-process simulator with **strict** single-use
 //! refresh tokens, so a raced or replayed refresh would show up in its stale-presentation
@@ -61,7 +61,7 @@ async fn measure(store: &Store, count: usize, args: &Args) -> anyhow::Result<()>
         started.elapsed().as_secs_f64()
     );
     println!(
-        "| processes | run | refreshed | drain s | refreshes/s | amolink CPU ms/refresh | simulator CPU ms/refresh | per process | sim accepted | sim rejected | stale presented | not active |\n|---|---|---|---|---|---|---|---|---|---|---|---|"
+        "| processes | run | refreshed | drain s | refreshes/s | commits/refresh | amolink CPU ms/refresh | simulator CPU ms/refresh | per process | sim accepted | sim rejected | stale presented | not active |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     );
     let wave = Wave {
         store,
@@ -97,6 +97,10 @@ async fn measure(store: &Store, count: usize, args: &Args) -> anyhow::Result<()>
             rate.unwrap_or_default()
         );
     }
+    let baseline = pgbench_commits_per_second(store).await?;
+    println!(
+        "\nbaseline, same server, same run: pgbench single-row UPDATE, 16 clients, 10 s: {baseline:.0} commits/s"
+    );
     let stats = sim.sim().stats();
     println!(
         "\nsimulator totals: {} refreshes accepted, {} rejected, {} stale refresh tokens presented",
@@ -127,6 +131,9 @@ struct WaveResult {
     cpu: Cpu,
     refreshed: usize,
     drain: Duration,
+    /// Transactions the database committed during the drain (`pg_stat_database.xact_commit`
+    /// of the bench's own database: every instance's, read-only ones included).
+    commits: i64,
     per_process: Vec<u64>,
     sim: Stats,
     stale: u64,
@@ -150,10 +157,11 @@ impl WaveResult {
 
     fn cells(&self) -> String {
         format!(
-            "{} | {:.2} | {} | {} | {} | {} | {} | {} | {} | {}",
+            "{} | {:.2} | {} | {:.2} | {} | {} | {} | {} | {} | {} | {}",
             self.refreshed,
             self.drain.as_secs_f64(),
             self.per_second(),
+            self.commits as f64 / self.refreshed.max(1) as f64,
             Self::cpu_per_refresh(self.cpu.amolink, self.refreshed),
             Self::cpu_per_refresh(self.cpu.driver, self.refreshed),
             self.per_process
@@ -170,6 +178,18 @@ impl WaveResult {
 }
 
 impl Wave<'_> {
+    /// Committed transactions of this database so far. PostgreSQL publishes its counters at
+    /// most once a second per backend, hence the pause.
+    async fn commits(&self) -> anyhow::Result<i64> {
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        self.store
+            .scalar(
+                "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()",
+                vec![],
+            )
+            .await
+    }
+
     async fn run(&self, processes: usize) -> anyhow::Result<WaveResult> {
         let sim_url = self.sim.base_url();
         let mut instances = Vec::with_capacity(processes);
@@ -190,6 +210,7 @@ impl Wave<'_> {
         }
         let before = self.sim.sim().stats();
         let cpu_before = self.cpu(&instances)?;
+        let commits_before = self.commits().await?;
         let t0 = Utc::now().timestamp_millis();
         self.store
             .database
@@ -199,6 +220,7 @@ impl Wave<'_> {
             .await?;
         let refreshed = self.wait_for_drain(t0).await?;
         let cpu_after = self.cpu(&instances)?;
+        let commits = self.commits().await? - commits_before;
         let last = self
             .store
             .scalar(
@@ -228,6 +250,7 @@ impl Wave<'_> {
                 driver: cpu_after.driver.saturating_sub(cpu_before.driver),
             },
             refreshed,
+            commits,
             drain: Duration::from_millis(u64::try_from(last - t0).unwrap_or(0)),
             per_process,
             stale: after.stale_refresh_presentations - before.stale_refresh_presentations,
@@ -272,4 +295,40 @@ impl Wave<'_> {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+}
+
+/// The server's single-row commit rate, measured by `pgbench` on a scratch table of the bench's
+/// database right after the waves: the ceiling any one-commit-per-refresh design would meet.
+async fn pgbench_commits_per_second(store: &Store) -> anyhow::Result<f64> {
+    store
+        .database
+        .execute_raw(
+            "CREATE TABLE IF NOT EXISTS bench_counters (id INT PRIMARY KEY, n BIGINT NOT NULL); \
+             INSERT INTO bench_counters SELECT g, 0 FROM generate_series(1, 1000) g \
+             ON CONFLICT DO NOTHING",
+        )
+        .await?;
+    let script = std::env::temp_dir().join(format!("amolink-pgbench-{}.sql", std::process::id()));
+    std::fs::write(
+        &script,
+        "\\set id random(1, 1000)\nUPDATE bench_counters SET n = n + 1 WHERE id = :id;\n",
+    )?;
+    let (script_path, url) = (script.clone(), store.url.clone());
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("pgbench")
+            .args(["-n", "-c", "16", "-j", "2", "-T", "10", "-f"])
+            .arg(&script_path)
+            .arg(&url)
+            .output()
+    })
+    .await?
+    .context("running pgbench (Debian: postgresql-client)")?;
+    let _ = std::fs::remove_file(&script);
+    let text = String::from_utf8_lossy(&output.stdout);
+    text.lines()
+        .find_map(|line| {
+            let rest = line.strip_prefix("tps = ")?;
+            rest.split_whitespace().next()?.parse::<f64>().ok()
+        })
+        .with_context(|| format!("no tps in pgbench's output: {text}"))
 }

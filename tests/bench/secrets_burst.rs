@@ -1,4 +1,4 @@
-//! `secrets-burst`: amoCRM's secrets webhook under a burst (security.md R16: a 1 000-request
+//! `secrets-burst`: amoCRM's secrets webhook under a burst (docs/security-requirements.md R16: a 1 000-request
 //! burst answers with p99 < 500 ms; Kommo gives up after 3 s and never resends).
 //!
 //! Two kinds of burst, each `n` deliveries at `concurrency` in flight: unknown states (what a

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use amolink_tests::{csrf_token_in, html_unescape};
+use amolink_tests::{Page, csrf_token_in};
 use anyhow::{Context as _, bail, ensure};
 
 /// A cookie-keeping client, redirects not followed.
@@ -80,23 +80,21 @@ pub async fn sign_up(client: &reqwest::Client, base: &str, email: &str) -> anyho
 /// Creates an API key with every scope on the settings page and answers it (shown once).
 pub async fn api_key(client: &reqwest::Client, base: &str) -> anyhow::Result<String> {
     let token = csrf_token(client, base, "/settings/api-keys").await?;
-    let html = client
+    // The form redirects; the page it redirects to shows the key once.
+    client
         .post(format!("{base}/settings/api-keys"))
         .form(&[("name", "bench"), ("csrf_token", &token)])
+        .send()
+        .await?;
+    let html = client
+        .get(format!("{base}/settings/api-keys"))
         .send()
         .await?
         .text()
         .await?;
-    let marker = "<code id=\"new-api-key\">";
-    let start = html.find(marker).context("no new API key on the page")? + marker.len();
-    let end = start
-        + html
-            .get(start..)
-            .and_then(|rest| rest.find('<'))
-            .context("malformed key")?;
-    Ok(html_unescape(
-        html.get(start..end).context("malformed key")?,
-    ))
+    Page::parse(&html)
+        .text("code#new-api-key")
+        .context("no new API key on the page")
 }
 
 /// The first hosted connect link on the signed-in dashboard.
@@ -107,24 +105,20 @@ pub async fn connect_link(client: &reqwest::Client, base: &str) -> anyhow::Resul
         .await?
         .text()
         .await?;
-    let part = html
-        .split("<code id=\"link-")
-        .nth(1)
-        .context("no connect link on the dashboard")?;
-    let start = part.find('>').context("malformed connect link")? + 1;
-    let end = part.find("</code>").context("malformed connect link")?;
-    Ok(html_unescape(
-        part.get(start..end).context("malformed connect link")?,
-    ))
+    Page::parse(&html)
+        .text("code[id^=\"link-\"]")
+        .context("no connect link on the dashboard")
 }
 
 /// The "Next page" link of a connections page, if any.
 pub fn next_page(html: &str) -> Option<String> {
-    let pager = html.get(html.find("class=\"pager\"")?..)?;
-    let before = pager.get(..pager.find("Next page")?)?;
-    let href = before.rsplit_once("href=\"")?.1;
-    let end = href.find('"')?;
-    Some(html_unescape(href.get(..end)?))
+    let page = Page::parse(html);
+    let hrefs = page.attrs(".pager a[href]", "href");
+    let texts = page.texts(".pager a[href]");
+    hrefs
+        .into_iter()
+        .zip(texts)
+        .find_map(|(href, text)| text.contains("Next page").then_some(href))
 }
 
 #[cfg(test)]

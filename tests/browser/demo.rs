@@ -133,10 +133,10 @@ pub async fn open_connect_page(driver: &Driver, link: &str) -> Result<()> {
 /// On an open connect page (see [`open_connect_page`]): clicks the button, picks the account
 /// `account_id` in the consent popup, allows, and follows the result the way the button's
 /// `mode` sends it — popup mode: the popup closes and this window is sent to the callback;
-/// post_message mode: the popup itself goes there and this window stays put. Returns what the
-/// browser ended on: amolink's result page, `/connect/done/{flow}` (in the popup, for
-/// post_message, after which the popup closes itself and this window is current again).
-pub async fn connect(driver: &Driver, demo: &Demo, account_id: i64, mode: Mode) -> Result<Done> {
+/// post_message mode: the popup itself goes there, hands the result page to this window and
+/// closes. Either way this window ends on amolink's result page, `/connect/done/{flow}`,
+/// which is returned.
+pub async fn connect(driver: &Driver, demo: &Demo, account_id: i64, _mode: Mode) -> Result<Done> {
     let opener = driver.window_handle().await?;
     let connect_page = driver.current_url().await?;
     driver.find("[data-sim-button]").await?.click().await?;
@@ -152,31 +152,15 @@ pub async fn connect(driver: &Driver, demo: &Demo, account_id: i64, mode: Mode) 
     expect_clean_console(driver, "the consent popup").await?;
     allow.click().await?;
 
-    let done_prefix = demo.url("/connect/done/");
-    let done = match mode {
-        Mode::Popup => {
-            wait_for_popup_to_close(driver, &opener).await?;
-            driver.switch_to_window(&opener).await?;
-            let url = wait_for_url(driver, &done_prefix).await?;
-            let heading = driver.wait_for_element("main h1").await?.text().await?;
-            Done { url, heading }
-        }
-        Mode::PostMessage => {
-            // The result page tells the opener and closes itself after a moment (it keeps
-            // its opener in demo mode, where "amoCRM" is same-origin): read it now.
-            let url = wait_for_url(driver, &done_prefix).await?;
-            let heading = driver.wait_for_element("main h1").await?.text().await?;
-            expect_clean_console(driver, "the result page in the popup").await?;
-            wait_for_popup_to_close(driver, &opener).await?;
-            driver.switch_to_window(&opener).await?;
-            let now = driver.current_url().await?;
-            ensure!(
-                now == connect_page,
-                "post_message mode moved the opener from {connect_page} to {now}"
-            );
-            Done { url, heading }
-        }
-    };
+    // Popup mode: the consent window hands the redirect to this window and closes.
+    // post_message mode: the consent window itself lands on the result page, tells this
+    // window where it is (same origin only) and closes; this window follows.
+    wait_for_popup_to_close(driver, &opener).await?;
+    driver.switch_to_window(&opener).await?;
+    let url = wait_for_url(driver, &demo.url("/connect/done/")).await?;
+    ensure!(url != connect_page, "the window stayed on the connect page");
+    let heading = driver.wait_for_element("main h1").await?.text().await?;
+    let done = Done { url, heading };
     expect_clean_console(driver, "the window that opened the popup").await?;
     Ok(done)
 }
@@ -207,4 +191,26 @@ pub struct Done {
     pub url: String,
     /// Its heading: "{account name} is connected" when the flow completed.
     pub heading: String,
+}
+
+/// Creates an API key with the `proxy` scope on `/settings/api-keys` (the browser is on that
+/// page); answers the key the page shows once.
+pub async fn create_proxy_key(driver: &Driver, name: &str) -> Result<String> {
+    let form = "form[action='/settings/api-keys']";
+    driver
+        .find(&format!("{form} input[name=name]"))
+        .await?
+        .send_keys(name)
+        .await?;
+    driver
+        .find(&format!("{form} input[name=scope_proxy]"))
+        .await?
+        .click()
+        .await?;
+    driver
+        .find(&format!("{form} button[type=submit]"))
+        .await?
+        .click()
+        .await?;
+    driver.wait_for_element("#new-api-key").await?.text().await
 }

@@ -4,12 +4,16 @@
 //! They need Debian's `chromium` and `chromium-driver` (`.ci/run` installs them); without them
 //! the tests fail, naming the packages, rather than skip.
 
+mod axe;
 mod button_site;
 mod cookies;
 mod csrf;
 mod demo;
+mod embed;
+mod features;
 mod post_message;
 mod sim_button;
+mod tour;
 mod user_story;
 mod webdriver;
 mod xss;

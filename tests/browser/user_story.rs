@@ -20,17 +20,33 @@ use crate::demo::{
 };
 use crate::screenshot_path;
 use crate::webdriver::{Driver, WAIT};
+use web::i18n::{Lang, text_in};
 
 const WORKSPACE: &str = "Acme Widgets";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tenant_signs_up_connects_an_account_and_revokes_it() -> Result<()> {
+    story(Lang::En).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_story_in_russian() -> Result<()> {
+    story(Lang::Ru).await
+}
+
+/// Sign up, connect the demo account in the popup, see it on the pages, revoke it (Cancel first,
+/// then OK): in `lang`, checking the catalogue's words.
+async fn story(lang: Lang) -> Result<()> {
+    let words = |id: &str| text_in(lang, id, &[]);
     let demo = Demo::spawn(Vec::new()).await?;
-    let driver = Driver::start().await?;
+    let driver = Driver::start_in(Some(lang.code())).await?;
 
     sign_up(&driver, &demo, "owner@acme.example", WORKSPACE).await?;
     driver
-        .screenshot(&screenshot_path("amolink-dashboard.png"))
+        .screenshot(&screenshot_path(&format!(
+            "{}/amolink-dashboard.png",
+            lang.code()
+        )))
         .await?;
     let link = driver.find("code[id^='link-']").await?.text().await?;
     ensure!(
@@ -42,13 +58,26 @@ async fn a_tenant_signs_up_connects_an_account_and_revokes_it() -> Result<()> {
     let button = driver.find("[data-sim-button]").await?.text().await?;
     ensure!(!button.is_empty(), "the amoCRM button has no label");
     driver
-        .screenshot(&screenshot_path("amolink-connect.png"))
+        .screenshot(&screenshot_path(&format!(
+            "{}/amolink-connect.png",
+            lang.code()
+        )))
         .await?;
 
     let done = connect(&driver, &demo, ADMIN_ACCOUNT_ID, Mode::Popup).await?;
-    assert_eq!(done.heading, format!("{ADMIN_ACCOUNT_NAME} is connected"));
+    assert_eq!(
+        done.heading,
+        text_in(
+            lang,
+            "connect-done-heading",
+            &[("account", ADMIN_ACCOUNT_NAME)]
+        )
+    );
     driver
-        .screenshot(&screenshot_path("amolink-connect-done.png"))
+        .screenshot(&screenshot_path(&format!(
+            "{}/amolink-connect-done.png",
+            lang.code()
+        )))
         .await?;
     check_result_page(&driver, &demo, &done.url).await?;
     check_history(&driver, &link, &done.url).await?;
@@ -58,11 +87,20 @@ async fn a_tenant_signs_up_connects_an_account_and_revokes_it() -> Result<()> {
     driver.goto(&demo.url("/connections")).await?;
     expect_clean_console(&driver, "/connections").await?;
     let row = driver.find("main table tbody tr").await?.text().await?;
-    for expected in [ADMIN_ACCOUNT_NAME, ADMIN_ACCOUNT_HOST, "Active", "amoCRM"] {
+    let active = words("status-active");
+    for expected in [
+        ADMIN_ACCOUNT_NAME,
+        ADMIN_ACCOUNT_HOST,
+        active.as_str(),
+        "amoCRM",
+    ] {
         ensure!(row.contains(expected), "the row {row:?} lacks {expected:?}");
     }
     driver
-        .screenshot(&screenshot_path("amolink-connections.png"))
+        .screenshot(&screenshot_path(&format!(
+            "{}/amolink-connections.png",
+            lang.code()
+        )))
         .await?;
 
     driver
@@ -71,18 +109,47 @@ async fn a_tenant_signs_up_connects_an_account_and_revokes_it() -> Result<()> {
         .click()
         .await?;
     wait_for_url(&driver, &demo.url("/connections/")).await?;
-    assert_eq!(status_badge(&driver).await?, "Active");
+    assert_eq!(status_badge(&driver).await?, words("status-active"));
     expect_clean_console(&driver, "the connection's page").await?;
     driver
-        .screenshot(&screenshot_path("amolink-connection.png"))
+        .screenshot(&screenshot_path(&format!(
+            "{}/amolink-connection.png",
+            lang.code()
+        )))
         .await?;
 
+    // Revoking asks first: Cancel changes nothing, OK revokes and says so.
     driver.find("button.danger").await?.click().await?;
-    driver
-        .wait_for("the Revoked badge", WAIT, async || {
-            Ok((status_badge(&driver).await? == "Revoked").then_some(()))
+    let question = driver
+        .wait_for("the confirmation", WAIT, async || {
+            driver.answer_dialog(false).await.map(Some)
         })
         .await?;
+    ensure!(
+        question.contains(ADMIN_ACCOUNT_NAME),
+        "the question is {question:?}"
+    );
+    assert_eq!(
+        status_badge(&driver).await?,
+        words("status-active"),
+        "Cancel revoked it"
+    );
+    driver.find("button.danger").await?.click().await?;
+    driver
+        .wait_for("the confirmation", WAIT, async || {
+            driver.answer_dialog(true).await.map(Some)
+        })
+        .await?;
+    driver
+        .wait_for("the Revoked badge", WAIT, async || {
+            Ok((status_badge(&driver).await? == words("status-revoked")).then_some(()))
+        })
+        .await?;
+    let flash = driver.find("p.flash").await?.text().await?;
+    ensure!(
+        flash.contains(&words("flash-connection_revoked")),
+        "the flash says {flash:?}"
+    );
     ensure!(
         driver.find_all("button.danger").await?.is_empty(),
         "a revoked connection still offers to revoke"
@@ -90,7 +157,10 @@ async fn a_tenant_signs_up_connects_an_account_and_revokes_it() -> Result<()> {
     expect_clean_console(&driver, "the revoked connection's page").await?;
     driver.goto(&demo.url("/connections")).await?;
     let row = driver.find("main table tbody tr").await?.text().await?;
-    ensure!(row.contains("Revoked"), "the list still shows {row:?}");
+    ensure!(
+        row.contains(&words("status-revoked")),
+        "the list still shows {row:?}"
+    );
     expect_clean_console(&driver, "/connections after revoking").await
 }
 

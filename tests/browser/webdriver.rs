@@ -1,7 +1,8 @@
-//! A small W3C WebDriver client for headless Chromium, written over `reqwest` so the suite needs
-//! no browser-automation crate: [`Driver::start`] launches `chromedriver` and one Chromium
-//! session with a fresh profile; every command has a bounded timeout; dropping the driver ends
-//! the session and kills the processes.
+//! The browser tests' WebDriver session: [`Driver::start`] launches `chromedriver` (our launcher,
+//! [`chromedriver`]) and one headless Chromium session with a fresh profile, driven through
+//! `fantoccini`; every command has a bounded timeout; dropping the driver kills the browser.
+//! Chromium's console log, which the W3C protocol lacks, is read with its vendor command
+//! `se/log` through `fantoccini`'s `issue_cmd`.
 //!
 //! Conditions are awaited with [`Driver::wait_for`] (short polling, a deadline, and an error that
 //! says what was awaited and where the browser was), never with fixed sleeps.
@@ -9,12 +10,12 @@
 mod chromedriver;
 mod element;
 
+use std::future::Future;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
-use base64::{Engine as _, engine::general_purpose::STANDARD};
-use reqwest::Method;
+use fantoccini::{Client, ClientBuilder, Locator, wd::WebDriverCompatibleCommand};
 use serde_json::{Value, json};
 
 use chromedriver::{CHROMIUM, Chromedriver};
@@ -30,16 +31,12 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 /// Chromium's own limits, in milliseconds, reported as WebDriver errors.
 const PAGE_LOAD_TIMEOUT_MS: u64 = 15_000;
-const SCRIPT_TIMEOUT_MS: u64 = 5_000;
-/// How long dropping the driver waits for Chromium to quit before killing it.
-const QUIT_TIMEOUT: Duration = Duration::from_secs(5);
+const SCRIPT_TIMEOUT_MS: u64 = 20_000;
 
 /// One Chromium session driven through `chromedriver`.
 pub struct Driver {
-    http: reqwest::Client,
-    /// `http://127.0.0.1:PORT/session/{id}`: every command's path starts here.
-    session: String,
-    /// Held only to be dropped after the session is deleted (see `Drop`), which kills it.
+    client: Client,
+    /// Dropped after the client (fields drop in order), which kills Chromium and the driver.
     _chromedriver: Chromedriver,
 }
 
@@ -67,17 +64,54 @@ pub struct Cookie {
 }
 
 impl Cookie {
-    fn from_json(value: &Value) -> Result<Self> {
-        let text = |key: &str| value[key].as_str().map(str::to_owned);
-        Ok(Self {
-            name: text("name").with_context(|| format!("a cookie without a name: {value}"))?,
-            value: text("value").unwrap_or_default(),
-            path: text("path"),
-            domain: text("domain"),
-            http_only: value["httpOnly"].as_bool().unwrap_or(false),
-            same_site: text("sameSite"),
-            expiry: value["expiry"].as_u64(),
-        })
+    fn from_webdriver(cookie: &fantoccini::cookies::Cookie<'static>) -> Self {
+        Self {
+            name: cookie.name().to_owned(),
+            value: cookie.value().to_owned(),
+            path: cookie.path().map(str::to_owned),
+            domain: cookie.domain().map(str::to_owned),
+            http_only: cookie.http_only().unwrap_or(false),
+            same_site: cookie.same_site().map(|s| s.to_string()),
+            expiry: cookie
+                .expires_datetime()
+                .and_then(|at| u64::try_from(at.unix_timestamp()).ok()),
+        }
+    }
+}
+
+/// Chromium's console log since the previous call: its vendor command, which W3C WebDriver
+/// does not define.
+#[derive(Debug)]
+struct BrowserLog;
+
+impl WebDriverCompatibleCommand for BrowserLog {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/se/log",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (
+            http::Method::POST,
+            Some(json!({ "type": "browser" }).to_string()),
+        )
+    }
+}
+
+/// Runs one WebDriver command within [`COMMAND_TIMEOUT`], naming it in the error.
+async fn bounded<T, E>(what: &str, command: impl Future<Output = Result<T, E>>) -> Result<T>
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    match tokio::time::timeout(COMMAND_TIMEOUT, command).await {
+        Ok(result) => result.with_context(|| what.to_owned()),
+        Err(_) => bail!("{what}: no answer within {COMMAND_TIMEOUT:?}"),
     }
 }
 
@@ -85,6 +119,12 @@ impl Driver {
     /// Starts `chromedriver` and a headless Chromium with a fresh profile. Fails (it never
     /// skips) when either is not installed, naming the Debian packages to install.
     pub async fn start() -> Result<Self> {
+        Self::start_in(None).await
+    }
+
+    /// [`Driver::start`] with the browser's language set to `language` (e.g. `ru`): its
+    /// `Accept-Language` and `navigator.language`.
+    pub async fn start_in(language: Option<&str>) -> Result<Self> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .no_proxy()
@@ -92,145 +132,180 @@ impl Driver {
             .build()?;
         let chromedriver = Chromedriver::start(&http).await?;
         let profile = chromedriver.profile_dir();
-        let capabilities = json!({ "capabilities": { "alwaysMatch": {
+        let mut args = vec![
+            "--headless".to_owned(),
+            // The suite runs as root in CI, where Chromium's sandbox cannot start.
+            "--no-sandbox".to_owned(),
+            "--disable-gpu".to_owned(),
+            // Offline machine: no update checks, sync or first-run pages to wait for.
+            "--disable-background-networking".to_owned(),
+            "--disable-component-update".to_owned(),
+            "--disable-sync".to_owned(),
+            "--no-first-run".to_owned(),
+            format!("--user-data-dir={}", profile.display()),
+            "--window-size=1280,900".to_owned(),
+        ];
+        let mut prefs = json!({});
+        if let Some(language) = language {
+            args.push(format!("--lang={language}"));
+            prefs = json!({ "intl.accept_languages": language });
+        }
+        let capabilities = json!({
             "browserName": "chrome",
             "pageLoadStrategy": "normal",
             "timeouts": { "implicit": 0, "pageLoad": PAGE_LOAD_TIMEOUT_MS, "script": SCRIPT_TIMEOUT_MS },
             "goog:loggingPrefs": { "browser": "ALL" },
             "goog:chromeOptions": {
                 "binary": CHROMIUM,
-                "args": [
-                    "--headless",
-                    // The suite runs as root in CI, where Chromium's sandbox cannot start.
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    // Offline machine: no update checks, sync or first-run pages to wait for.
-                    "--disable-background-networking",
-                    "--disable-component-update",
-                    "--disable-sync",
-                    "--no-first-run",
-                    format!("--user-data-dir={}", profile.display()),
-                    "--window-size=1280,900",
-                ],
+                "args": args,
+                "prefs": prefs,
             },
-        }}});
-        let url = format!("{}/session", chromedriver.url());
-        let answer = match send(&http, Method::POST, &url, Some(capabilities)).await {
-            Ok(answer) => answer,
+        });
+        let Value::Object(capabilities) = capabilities else {
+            bail!("capabilities are an object");
+        };
+        // chromedriver listens on loopback over plain HTTP: no TLS connector is needed.
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let session = ClientBuilder::new(connector)
+            .capabilities(capabilities)
+            .connect(chromedriver.url())
+            .await;
+        let client = match session {
+            Ok(client) => client,
             Err(error) => bail!(
-                "Chromium did not start: {error:#}\nchromedriver log:\n{}",
+                "Chromium did not start: {error}\nchromedriver log:\n{}",
                 chromedriver.log_tail()
             ),
         };
-        let id = answer["sessionId"]
-            .as_str()
-            .with_context(|| format!("no sessionId in {answer}"))?;
         Ok(Self {
-            session: format!("{}/session/{id}", chromedriver.url()),
-            http,
+            client,
             _chromedriver: chromedriver,
         })
     }
 
     /// Navigates the current window and waits for the page to load.
     pub async fn goto(&self, url: &str) -> Result<()> {
-        self.command(Method::POST, "url", Some(json!({ "url": url })))
-            .await
-            .map(drop)
+        bounded(&format!("go to {url}"), self.client.goto(url)).await
     }
 
     /// Goes one entry back in the current window's history and waits for that page to load.
     pub async fn back(&self) -> Result<()> {
-        self.command(Method::POST, "back", Some(json!({})))
-            .await
-            .map(drop)
+        bounded("back", self.client.back()).await
     }
 
     /// Every cookie the browser would send to the current page's URL, with the flags it
     /// stored (what `document.cookie` cannot show: `HttpOnly` ones included).
     pub async fn cookies(&self) -> Result<Vec<Cookie>> {
-        let cookies = self.command(Method::GET, "cookie", None).await?;
-        cookies
-            .as_array()
-            .with_context(|| format!("cookies: not an array: {cookies}"))?
-            .iter()
-            .map(Cookie::from_json)
-            .collect()
+        let cookies = bounded("cookies", self.client.get_all_cookies()).await?;
+        Ok(cookies.iter().map(Cookie::from_webdriver).collect())
     }
 
     /// The current window's URL.
     pub async fn current_url(&self) -> Result<String> {
-        self.string(Method::GET, "url").await
+        Ok(bounded("current URL", self.client.current_url())
+            .await?
+            .to_string())
     }
 
     /// The current page's `<title>`.
     pub async fn title(&self) -> Result<String> {
-        self.string(Method::GET, "title").await
+        bounded("title", self.client.title()).await
     }
 
     /// The current DOM serialized as HTML (text in it is escaped again, as markup must be).
     pub async fn page_source(&self) -> Result<String> {
-        self.string(Method::GET, "source").await
+        bounded("page source", self.client.source()).await
     }
 
     /// The first element matching a CSS selector; an error when there is none.
     pub async fn find(&self, css: &str) -> Result<Element<'_>> {
-        let found = self
-            .command(Method::POST, "element", Some(locator(css)))
-            .await?;
-        Element::from_reference(self, &found)
+        let element = bounded(
+            &format!("find `{css}`"),
+            self.client.find(Locator::Css(css)),
+        )
+        .await?;
+        Ok(Element::new(element))
     }
 
     /// Every element matching a CSS selector, in document order (possibly none).
     pub async fn find_all(&self, css: &str) -> Result<Vec<Element<'_>>> {
-        let found = self
-            .command(Method::POST, "elements", Some(locator(css)))
-            .await?;
-        found
-            .as_array()
-            .with_context(|| format!("elements: not an array: {found}"))?
-            .iter()
-            .map(|reference| Element::from_reference(self, reference))
-            .collect()
+        let found = bounded(
+            &format!("find all `{css}`"),
+            self.client.find_all(Locator::Css(css)),
+        )
+        .await?;
+        Ok(found.into_iter().map(Element::new).collect())
     }
 
     /// Runs `script` as a function body in the current page (`arguments[i]` are `args`'
     /// items) and returns what it returns.
     pub async fn execute(&self, script: &str, args: Value) -> Result<Value> {
-        self.command(
-            Method::POST,
-            "execute/sync",
-            Some(json!({ "script": script, "args": args })),
-        )
-        .await
+        let args = match args {
+            Value::Array(items) => items,
+            Value::Null => Vec::new(),
+            other => vec![other],
+        };
+        bounded("execute a script", self.client.execute(script, args)).await
     }
 
     /// The handle of the window commands currently go to.
     pub async fn window_handle(&self) -> Result<String> {
-        self.string(Method::GET, "window").await
+        Ok(bounded("window handle", self.client.window()).await?.into())
     }
 
     /// The handles of every open window and tab (popups included).
     pub async fn window_handles(&self) -> Result<Vec<String>> {
-        let handles = self.command(Method::GET, "window/handles", None).await?;
-        handles
-            .as_array()
-            .and_then(|all| all.iter().map(|h| h.as_str().map(str::to_owned)).collect())
-            .with_context(|| format!("window handles: {handles}"))
+        let handles = bounded("window handles", self.client.windows()).await?;
+        Ok(handles.into_iter().map(String::from).collect())
     }
 
     /// Sends the following commands to another window (needed after a popup opens or closes).
     pub async fn switch_to_window(&self, handle: &str) -> Result<()> {
-        self.command(Method::POST, "window", Some(json!({ "handle": handle })))
-            .await
-            .map(drop)
+        let handle = fantoccini::wd::WindowHandle::try_from(handle.to_owned())
+            .map_err(|_| anyhow::anyhow!("`{handle}` is not a window handle"))?;
+        bounded("switch window", self.client.switch_to_window(handle)).await
+    }
+
+    /// Answers the open `confirm()` dialog: OK when `accept`, else Cancel; returns its text.
+    pub async fn answer_dialog(&self, accept: bool) -> Result<String> {
+        let text = bounded("dialog text", self.client.get_alert_text()).await?;
+        if accept {
+            bounded("accept dialog", self.client.accept_alert()).await?;
+        } else {
+            bounded("dismiss dialog", self.client.dismiss_alert()).await?;
+        }
+        Ok(text)
+    }
+
+    /// Resizes the window so the page's viewport is `width` CSS pixels wide (as a phone's is).
+    pub async fn set_viewport_width(&self, width: u32) -> Result<()> {
+        bounded("resize", self.client.set_window_size(width, 900)).await?;
+        // The window's frame takes some pixels: widen until the viewport itself is `width`.
+        let inner = self.execute("return window.innerWidth;", json!([])).await?;
+        let inner = u32::try_from(inner.as_u64().unwrap_or(u64::from(width))).unwrap_or(width);
+        if inner < width {
+            bounded(
+                "resize",
+                self.client.set_window_size(width + (width - inner), 900),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Resizes the window to `width` × `height` (for a screenshot that shows more of a page).
+    pub async fn set_window_size(&self, width: u32, height: u32) -> Result<()> {
+        bounded("resize", self.client.set_window_size(width, height)).await
+    }
+
+    /// Closes the current window (as a person closing a popup would); switch to another after.
+    pub async fn close_window(&self) -> Result<()> {
+        bounded("close window", self.client.close_window()).await
     }
 
     /// Saves a PNG of the current window's viewport to `path`, creating its directory.
     pub async fn screenshot(&self, path: &Path) -> Result<()> {
-        let png = STANDARD
-            .decode(self.string(Method::GET, "screenshot").await?)
-            .context("screenshot is not base64")?;
+        let png = bounded("screenshot", self.client.screenshot()).await?;
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
         }
@@ -240,9 +315,7 @@ impl Driver {
     /// The browser console lines logged since the previous call (each line is returned once).
     /// Chromium reports CSP violations, uncaught script errors and failed loads as `SEVERE`.
     pub async fn browser_logs(&self) -> Result<Vec<LogEntry>> {
-        let entries = self
-            .command(Method::POST, "se/log", Some(json!({ "type": "browser" })))
-            .await?;
+        let entries = bounded("browser log", self.client.issue_cmd(BrowserLog)).await?;
         let entries = entries
             .as_array()
             .with_context(|| format!("browser log: not an array: {entries}"))?;
@@ -299,6 +372,12 @@ impl Driver {
         }
     }
 
+    /// The element that has the keyboard focus (the body when nothing else has).
+    pub async fn active_element(&self) -> Result<Element<'_>> {
+        let element = bounded("the focused element", self.client.active_element()).await?;
+        Ok(Element::new(element))
+    }
+
     /// Waits (up to [`WAIT`]) for an element matching a CSS selector to appear, e.g. one a
     /// script renders or a page that is still loading.
     pub async fn wait_for_element(&self, css: &str) -> Result<Element<'_>> {
@@ -306,24 +385,6 @@ impl Driver {
             Ok(self.find_all(css).await?.into_iter().next())
         })
         .await
-    }
-
-    /// Sends one command of this session (`path` is relative to `/session/{id}/`).
-    async fn command(&self, method: Method, path: &str, body: Option<Value>) -> Result<Value> {
-        send(
-            &self.http,
-            method,
-            &format!("{}/{path}", self.session),
-            body,
-        )
-        .await
-    }
-
-    async fn string(&self, method: Method, path: &str) -> Result<String> {
-        match self.command(method, path, None).await? {
-            Value::String(text) => Ok(text),
-            other => bail!("{path}: expected a string, got {other}"),
-        }
     }
 }
 
@@ -334,61 +395,4 @@ fn is_favicon_probe(message: &str) -> bool {
         .split_once(' ')
         .and_then(|(url, _)| url::Url::parse(url).ok())
         .is_some_and(|url| url.path() == "/favicon.ico")
-}
-
-fn locator(css: &str) -> Value {
-    json!({ "using": "css selector", "value": css })
-}
-
-/// Sends a WebDriver request and unwraps its `value`, turning a WebDriver error into an error
-/// that names the command, the error code and the driver's message.
-async fn send(
-    http: &reqwest::Client,
-    method: Method,
-    url: &str,
-    body: Option<Value>,
-) -> Result<Value> {
-    let command = format!("{method} {url}");
-    let mut request = http.request(method, url);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.with_context(|| command.clone())?;
-    let status = response.status();
-    let mut answer: Value = response
-        .json()
-        .await
-        .with_context(|| format!("{command}: {status} without a JSON body"))?;
-    let value = answer.get_mut("value").map(Value::take).unwrap_or_default();
-    if !status.is_success() {
-        let message = value["message"].as_str().unwrap_or_default();
-        // Chromium appends multi-line session details; the first line is the message.
-        let message = message.lines().next().unwrap_or_default();
-        bail!("{command}: {status} {}: {message}", value["error"]);
-    }
-    Ok(value)
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        // Deleting the session lets Chromium quit cleanly before `Chromedriver`'s drop kills
-        // what is left. Drop cannot await and may run on a runtime's worker, so the request
-        // runs on a thread with a runtime of its own.
-        let url = self.session.clone();
-        let quit = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok()?;
-            runtime.block_on(async {
-                let http = reqwest::Client::builder()
-                    .no_proxy()
-                    .timeout(QUIT_TIMEOUT)
-                    .build()
-                    .ok()?;
-                http.delete(&url).send().await.ok()
-            })
-        });
-        let _ = quit.join();
-    }
 }

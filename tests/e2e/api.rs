@@ -1,7 +1,7 @@
 //! The tenant REST API under `/api/v1` (issue 6, acceptance 1): every route refuses bad keys
 //! with 401 problem+json, enforces its scope, and answers another workspace's ids with 404.
 
-use amolink_tests::{Browser, Engine, TestApp, both_engines, spawn_app};
+use amolink_tests::{Browser, Engine, Page, TestApp, both_engines, spawn_app};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -22,7 +22,21 @@ impl Api {
         Self {
             address: app.address.clone(),
             key: key.to_owned(),
-            client: reqwest::Client::new(),
+            // Idle connections are dropped before the server's 5 s keep-alive ends, so a call
+            // after a pause never lands on a socket the server is closing.
+            client: reqwest::Client::builder()
+                .pool_idle_timeout(std::time::Duration::from_secs(2))
+                .build()
+                .expect("an HTTP client"),
+        }
+    }
+
+    /// The same key against another instance.
+    pub fn at(&self, address: &str) -> Self {
+        Self {
+            address: address.to_owned(),
+            key: self.key.clone(),
+            client: self.client.clone(),
         }
     }
 
@@ -42,6 +56,16 @@ impl Api {
         assert_eq!(res.status(), 200, "GET {path}");
         res.json().await.unwrap()
     }
+}
+
+/// `GET /api/v1/openapi.json` (public).
+pub async fn openapi_document(app: &TestApp) -> Value {
+    reqwest::get(format!("{}/api/v1/openapi.json", app.address))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
 
 /// Asserts an RFC 9457 answer with `status`; returns its body.
@@ -66,14 +90,8 @@ async fn connect_demo(app: &TestApp, tenant: &Browser) -> String {
 }
 
 async fn first_connection_id(tenant: &Browser) -> String {
-    tenant
-        .get_html("/connections")
-        .await
-        .split("href=\"/connections/")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .unwrap()
-        .to_owned()
+    let list = tenant.get_html("/connections").await;
+    Page::parse(&list).id_after("/connections/").unwrap()
 }
 
 /// Every authenticated route, with a connection id to use.
@@ -98,12 +116,7 @@ async fn bad_keys_get_401_problem_json_on_every_route(engine: Engine) {
     app.clock.advance(chrono::Duration::seconds(1));
     let revoked = create_key(&ann, "old", &["read", "write"]).await;
     let page = ann.get_html("/settings/api-keys").await;
-    let old_id = page
-        .split("action=\"/settings/api-keys/")
-        .nth(1)
-        .and_then(|rest| rest.split('/').next())
-        .unwrap()
-        .to_owned();
+    let old_id = Page::parse(&page).id_after("/settings/api-keys/").unwrap();
     assert_eq!(
         ann.submit(
             "/settings/api-keys",
@@ -344,12 +357,7 @@ async fn the_api_describes_itself_and_refuses_what_it_does_not_offer(engine: Eng
     let app = spawn_app(engine).await;
     let (_, key) = tenant_with_key(&app, "ann@example.com").await;
     let api = Api::new(&app, &key);
-    let doc: Value = reqwest::get(format!("{}/api/v1/openapi.json", app.address))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = openapi_document(&app).await;
     assert_eq!(doc["openapi"], "3.0.3");
     for (path, method) in [
         ("/connections", "get"),

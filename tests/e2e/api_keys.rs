@@ -1,11 +1,11 @@
 //! API keys on `/settings/api-keys`: shown once, stored as a keyed hash, scoped, revocable
 //! (issue 6).
 
-use amolink_tests::{Browser, Engine, TestApp, both_engines, captured_logs, spawn_app};
+use amolink_tests::{Browser, Engine, Page, TestApp, both_engines, captured_logs, spawn_app};
 use sea_orm::{ConnectionTrait as _, Statement};
 
 /// Creates a key named `name` with `scopes` on the signed-in `browser`; returns the secret the
-/// page showed once.
+/// page showed once. The form redirects (post/redirect/get), so a reload creates nothing.
 pub async fn create_key(browser: &Browser, name: &str, scopes: &[&str]) -> String {
     let fields: Vec<String> = scopes.iter().map(|s| format!("scope_{s}")).collect();
     let mut form: Vec<(&str, &str)> = vec![("name", name), ("scopes_shown", "1")];
@@ -13,16 +13,21 @@ pub async fn create_key(browser: &Browser, name: &str, scopes: &[&str]) -> Strin
     let res = browser
         .submit("/settings/api-keys", "/settings/api-keys", &form)
         .await;
-    assert_eq!(res.status(), 200, "key creation");
-    let html = res.text().await.unwrap();
+    assert_eq!(res.status(), 303, "key creation redirects");
+    assert_eq!(res.headers()["location"], "/settings/api-keys");
+    let html = browser.get_html("/settings/api-keys").await;
+    assert!(
+        Page::parse(&html)
+            .text("p.flash")
+            .is_some_and(|t| t.contains("API key created")),
+        "a flash message says so"
+    );
     secret_in(&html).expect("the new key is shown")
 }
 
 /// The `alk_…` key shown on a page, if any.
 pub fn secret_in(html: &str) -> Option<String> {
-    let start = html.find("id=\"new-api-key\">")? + "id=\"new-api-key\">".len();
-    let end = html[start..].find('<')? + start;
-    Some(html[start..end].to_owned())
+    Page::parse(html).text("code#new-api-key")
 }
 
 /// A tenant with a key holding every scope.
@@ -94,7 +99,11 @@ async fn a_key_is_shown_once_and_stored_only_as_a_keyed_hash(engine: Engine) {
     assert!(secret.starts_with("alk_") && secret.len() == 47, "{secret}");
 
     let page = ann.get_html("/settings/api-keys").await;
-    assert!(!page.contains(&secret), "shown only once");
+    assert!(
+        !page.contains(&secret),
+        "shown only once: a reload does not show it again"
+    );
+    assert!(secret_in(&page).is_none() && !page.contains("class=\"flash\""));
     assert!(page.contains("billing worker") && page.contains(&secret[..12]));
     assert!(
         !page.contains(&secret[..20]),
@@ -121,20 +130,26 @@ async fn a_revoked_key_is_refused_at_once(engine: Engine) {
     let secret = create_key(&ann, "worker", &["read"]).await;
     assert_eq!(list_status(&app, &secret).await, 200);
     let page = ann.get_html("/settings/api-keys").await;
-    let id = page
-        .split("action=\"/settings/api-keys/")
-        .nth(1)
-        .and_then(|rest| rest.split('/').next())
-        .unwrap()
-        .to_owned();
+    let id = Page::parse(&page).id_after("/settings/api-keys/").unwrap();
     let revoke = format!("/settings/api-keys/{id}/revoke");
     assert_eq!(
         ann.post_form(&revoke, &[]).await.status(),
         403,
         "revoking needs the CSRF token"
     );
+    let page = Page::parse(&ann.get_html("/settings/api-keys").await);
+    assert!(
+        page.attr(&format!("form[action='{revoke}']"), "data-confirm")
+            .is_some_and(|c| c.contains("worker")),
+        "revoking asks first, naming the key"
+    );
     let res = ann.submit("/settings/api-keys", &revoke, &[]).await;
     assert_eq!(res.status(), 303);
+    let flash = Page::parse(&ann.get_html("/settings/api-keys").await).text("p.flash");
+    assert!(
+        flash.is_some_and(|t| t.contains("API key revoked")),
+        "a flash message says the key was revoked"
+    );
     let res = reqwest::Client::new()
         .get(format!("{}/api/v1/connections", app.address))
         .bearer_auth(&secret)
@@ -167,12 +182,9 @@ async fn keys_belong_to_their_workspace(engine: Engine) {
     let ann = app.signed_in_browser("ann@example.com", "Acme").await;
     let secret = create_key(&ann, "ann's worker", &["read"]).await;
     let ann_page = ann.get_html("/settings/api-keys").await;
-    let id = ann_page
-        .split("action=\"/settings/api-keys/")
-        .nth(1)
-        .and_then(|rest| rest.split('/').next())
-        .unwrap()
-        .to_owned();
+    let id = Page::parse(&ann_page)
+        .id_after("/settings/api-keys/")
+        .unwrap();
     let bob = app
         .signed_in_browser("bob@example.com", "Bob's Bakery")
         .await;
@@ -226,8 +238,8 @@ async fn the_form_validates_and_scripted_posts_get_every_scope(engine: Engine) {
             &[("name", "ci")],
         )
         .await;
-    assert_eq!(res.status(), 200);
-    let html = res.text().await.unwrap();
+    assert_eq!(res.status(), 303);
+    let html = ann.get_html("/settings/api-keys").await;
     assert!(secret_in(&html).is_some_and(|s| s.starts_with("alk_")));
     assert!(html.contains("read, write, tokens, proxy"), "{html}");
 }

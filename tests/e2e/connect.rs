@@ -1,6 +1,6 @@
 //! The connection lifecycle end to end against the simulator (issue 4).
 
-use amolink_tests::{Browser, Engine, TestApp, both_engines, spawn_app};
+use amolink_tests::{Browser, Engine, Page, TestApp, both_engines, spawn_app};
 
 pub const DEMO_ADMIN_ACCOUNT: i64 = 31_000_001;
 pub const KOMMO_ADMIN_ACCOUNT: i64 = 32_000_001;
@@ -23,12 +23,9 @@ pub async fn connected(app: &TestApp) -> (Browser, String) {
     let (_, answer) = app.connect_account(&link, DEMO_ADMIN_ACCOUNT).await;
     assert_eq!(answer.status(), 303);
     let list = tenant_browser.get_html("/connections").await;
-    let id = list
-        .split("href=\"/connections/")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("the connection is listed")
-        .to_owned();
+    let id = Page::parse(&list)
+        .id_after("/connections/")
+        .expect("the connection is listed");
     (tenant_browser, id)
 }
 
@@ -72,12 +69,7 @@ async fn amocrm_account_connects_and_appears_in_connections(engine: Engine) {
     assert!(list.contains("Рога и копыта"), "{list}");
     assert!(list.contains("demo.amocrm.ru"));
     assert!(list.contains("Active"));
-    let id = list
-        .split("href=\"/connections/")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .unwrap()
-        .to_owned();
+    let id = Page::parse(&list).id_after("/connections/").unwrap();
     let detail = tenant.get_html(&format!("/connections/{id}")).await;
     for event in ["Integration secrets received", "Connected"] {
         assert!(detail.contains(event), "history has {event}: {detail}");

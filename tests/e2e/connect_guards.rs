@@ -1,6 +1,6 @@
-//! What the connect flow refuses (issue 4, acceptance 2, 3, 5 and 6; security.md R14–R19).
+//! What the connect flow refuses (issue 4, acceptance 2, 3, 5 and 6; docs/security-requirements.md R14–R19).
 
-use amolink_tests::{Engine, TestApp, both_engines, spawn_app};
+use amolink_tests::{Engine, Page, TestApp, both_engines, spawn_app};
 use sea_orm::{ConnectionTrait as _, Statement};
 
 use crate::connect::{DEMO_ADMIN_ACCOUNT, tenant};
@@ -204,14 +204,7 @@ async fn another_workspace_gets_404_for_every_connection_route(engine: Engine) {
     let (_, answer) = app.connect_account(&link, DEMO_ADMIN_ACCOUNT).await;
     assert_eq!(answer.status(), 303);
     let list = ann.get_html("/connections").await;
-    let id = list
-        .split("href=\"/connections/")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_owned();
+    let id = Page::parse(&list).id_after("/connections/").unwrap();
     let bob = app.signed_in_browser("bob@example.com", "Bob Co").await;
 
     let routes = [

@@ -113,6 +113,31 @@ async fn a_session_url_serves_one_browser_and_expires(engine: Engine) {
     );
 }
 
+async fn a_completed_session_url_answers_already_used(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let (_, key) = tenant_with_key(&app, "ann@example.com").await;
+    let api = Api::new(&app, &key);
+    let url = create_session(&api, json!({"end_user_id": "u1"})).await["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (customer, status) = connect_through(&app, &url).await;
+    assert_eq!(status, 303);
+    let again = customer.client.get(&url).send().await.unwrap();
+    assert_eq!(
+        again.status(),
+        400,
+        "its own browser cannot start another flow"
+    );
+    assert!(
+        again
+            .text()
+            .await
+            .unwrap()
+            .contains("already used: the account is connected")
+    );
+}
+
 async fn reconnecting_an_end_users_account_keeps_the_connection_id(engine: Engine) {
     let app = spawn_app(engine).await;
     let (ann, key) = tenant_with_key(&app, "ann@example.com").await;
@@ -187,6 +212,7 @@ async fn session_requests_are_validated(engine: Engine) {
 }
 
 both_engines!(
+    a_completed_session_url_answers_already_used,
     a_session_connection_carries_the_end_user_everywhere,
     a_session_url_serves_one_browser_and_expires,
     reconnecting_an_end_users_account_keeps_the_connection_id,

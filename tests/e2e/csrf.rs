@@ -1,4 +1,4 @@
-//! CSRF (issue 2, acceptance 5; security.md R11).
+//! CSRF (issue 2, acceptance 5; docs/security-requirements.md R11).
 
 use amolink_tests::{Engine, both_engines, spawn_app};
 use sea_orm::{ConnectionTrait as _, Statement};
@@ -20,7 +20,7 @@ async fn count_users(app: &amolink_tests::TestApp) -> i64 {
 async fn forms_without_or_with_a_wrong_token_are_refused(engine: Engine) {
     let app = spawn_app(engine).await;
     let browser = app.browser();
-    let _ = browser.get("/signup").await; // a pre-session with a real token exists
+    let _ = browser.get("/signup").await; // the browser holds a real anonymous CSRF cookie
     let fields = [
         ("email", "ann@example.com"),
         ("password", "correct horse battery"),

@@ -1,4 +1,4 @@
-//! Security headers and log hygiene (issue 2, acceptance 6; security.md R12, R28).
+//! Security headers and log hygiene (issue 2, acceptance 6; docs/security-requirements.md R12, R28).
 
 use amolink_tests::{Engine, captured_logs, spawn_app};
 

@@ -1,10 +1,10 @@
-//! The token keeper inside one instance (issue 5, acceptance 4 and 5; security.md R35–R41).
+//! The token keeper inside one instance (issue 5, acceptance 4 and 5; docs/security-requirements.md R35–R41).
 //! Several instances and crashes are covered by `crates/web/tests/keeper_instances.rs`.
 
 use std::time::Duration;
 
 use amocrm_sim::{ConfigPatch, Event, Fault, FaultKind, RefreshGrace, Route};
-use amolink_tests::{Browser, Engine, TestApp, both_engines, spawn_app};
+use amolink_tests::{Browser, Engine, TestApp, Tolerated, both_engines, spawn_app};
 use domain::ids::ConnectionId;
 use sea_orm::{ConnectionTrait as _, Statement};
 
@@ -136,13 +136,7 @@ async fn revoke_during_a_refresh_ends_revoked_and_amocrm_is_never_called_again(e
     let keeper = app.keeper.clone();
     let refresh = tokio::spawn(async move { keeper.run_once().await });
     tokio::time::sleep(Duration::from_millis(400)).await;
-    let res = tenant
-        .submit(
-            &format!("/connections/{id}"),
-            &format!("/connections/{id}/revoke"),
-            &[],
-        )
-        .await;
+    let res = tenant.revoke(&id).await;
     assert_eq!(res.status(), 303);
     // The refresh already in flight may complete at amoCRM; nothing may start after it.
     refresh.await.unwrap().unwrap();
@@ -200,6 +194,9 @@ async fn a_revoked_grant_marks_needs_reauth_once_and_stops(engine: Engine) {
 async fn a_lost_refresh_response_recovers_with_grace_and_is_explained_without(engine: Engine) {
     for grace in [RefreshGrace::UntilNewPairUsed, RefreshGrace::Off] {
         let app = spawn_app(engine).await;
+        // The response carrying the rotated pair is lost on purpose: the only refresh token
+        // amolink holds is then a rotated one.
+        app.tolerate(Tolerated::RotatedRefreshToken);
         app.sim.update_config(ConfigPatch {
             refresh_grace: Some(grace),
             ..ConfigPatch::default()
@@ -301,7 +298,14 @@ async fn concurrent_token_requests_share_one_refresh(engine: Engine) {
         let keeper = app.keeper.clone();
         tasks.push(tokio::spawn(async move {
             keeper
-                .fresh_token(workspace, id, Duration::from_secs(3 * 3600))
+                .fresh_token(
+                    workspace,
+                    id,
+                    domain::keeper::Wanted {
+                        validity: Duration::from_secs(3 * 3600),
+                        fallback: Duration::from_secs(3 * 3600),
+                    },
+                )
                 .await
                 .map(|t| t.expires_at)
         }));

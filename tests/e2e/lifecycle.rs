@@ -66,13 +66,7 @@ async fn revoking_destroys_credentials_and_is_final(engine: Engine) {
             && before.refresh_token.is_some()
     );
 
-    let res = ann
-        .submit(
-            &format!("/connections/{id}"),
-            &format!("/connections/{id}/revoke"),
-            &[],
-        )
-        .await;
+    let res = ann.revoke(&id).await;
     assert_eq!(res.status(), 303);
     let after = &stored(&app).await[0];
     assert_eq!(after.status, "revoked");
@@ -92,16 +86,7 @@ async fn revoking_destroys_credentials_and_is_final(engine: Engine) {
     );
 
     // Revoking again is harmless; a revoke without CSRF is refused.
-    assert_eq!(
-        ann.submit(
-            &format!("/connections/{id}"),
-            &format!("/connections/{id}/revoke"),
-            &[]
-        )
-        .await
-        .status(),
-        303
-    );
+    assert_eq!(ann.revoke(&id).await.status(), 303);
     assert_eq!(
         ann.post_form(&format!("/connections/{id}/revoke"), &[])
             .await

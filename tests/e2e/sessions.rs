@@ -1,4 +1,4 @@
-//! Server-side sessions (issue 2, acceptance 4; security.md R6–R10).
+//! Server-side sessions (issue 2, acceptance 4; docs/security-requirements.md R6–R10).
 
 use amolink_tests::{Engine, both_engines, spawn_app, spawn_app_with};
 use chrono::Duration;
@@ -39,8 +39,9 @@ async fn the_session_cookie_changes_at_login(engine: Engine) {
     let app = spawn_app(engine).await;
     app.signed_in_browser("ann@example.com", "Acme").await;
     let browser = app.browser();
+    // The sign-in page makes no session (its CSRF token is a signed cookie of its own).
     let login_page = browser.get("/login").await;
-    let before = session_cookie(&login_page).expect("pre-session for the CSRF token");
+    assert!(session_cookie(&login_page).is_none(), "no pre-session");
     let html = login_page.text().await.unwrap();
     let token = amolink_tests::csrf_token_in(&html).unwrap();
     let res = browser
@@ -54,17 +55,41 @@ async fn the_session_cookie_changes_at_login(engine: Engine) {
         )
         .await;
     assert_eq!(res.status(), 303);
-    let after = session_cookie(&res).expect("new cookie at login");
-    assert_ne!(before, after);
+    let first = session_cookie(&res).expect("a cookie at login");
 
-    // The pre-login id no longer resolves to anything.
-    let old = reqwest::Client::new()
-        .get(format!("{}/login", app.address))
-        .header("cookie", &before)
+    // Signing in again from a signed-in browser (a planted or older id) never keeps the id.
+    let token = amolink_tests::csrf_token_in(&browser.get_html("/login").await);
+    assert!(
+        token.is_none(),
+        "a signed-in browser is sent to its dashboard"
+    );
+    let res = browser.log_out().await;
+    assert_eq!(res.status(), 303);
+    let res = browser
+        .post_form(
+            "/login",
+            &[
+                ("email", "ann@example.com"),
+                ("password", "correct horse battery"),
+                ("csrf_token", &browser.csrf_token("/login").await),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    let second = session_cookie(&res).expect("a new cookie at the next login");
+    assert_ne!(first, second);
+
+    // The earlier id no longer resolves to anything.
+    let old = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(format!("{}/dashboard", app.address))
+        .header("cookie", &first)
         .send()
         .await
         .unwrap();
-    assert!(session_cookie(&old).is_none_or(|c| c != before));
+    assert_eq!(old.status(), 303);
 }
 
 async fn idle_and_absolute_timeouts_end_sessions(engine: Engine) {

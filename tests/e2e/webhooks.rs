@@ -9,7 +9,7 @@ use std::{
 };
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
-use amolink_tests::{Browser, Engine, TestApp, both_engines, captured_logs, spawn_app_with};
+use amolink_tests::{Browser, Engine, Page, TestApp, both_engines, captured_logs, spawn_app_with};
 use chrono::Duration as Span;
 use domain::{
     clock::Clock as _,
@@ -34,13 +34,13 @@ const ALL_EVENTS: [&str; 5] = [
 
 /// One request as the receiver saw it.
 #[derive(Debug, Clone)]
-struct Received {
-    headers: HeaderMap,
-    body: Vec<u8>,
+pub(crate) struct Received {
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Vec<u8>,
 }
 
 impl Received {
-    fn header(&self, name: &str) -> String {
+    pub(crate) fn header(&self, name: &str) -> String {
         self.headers
             .get(name)
             .and_then(|v| v.to_str().ok())
@@ -48,12 +48,12 @@ impl Received {
             .to_owned()
     }
 
-    fn json(&self) -> serde_json::Value {
+    pub(crate) fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).unwrap()
     }
 
     /// Verification exactly as a tenant's receiver would do it.
-    fn verify(&self, secret: &str) -> Result<(), standardwebhooks::WebhookError> {
+    pub(crate) fn verify(&self, secret: &str) -> Result<(), standardwebhooks::WebhookError> {
         Webhook::new(secret)?.verify(&self.body, &self.headers)
     }
 }
@@ -66,12 +66,14 @@ struct ReceiverState {
     seen: Mutex<Vec<Received>>,
     /// Answers for the next requests, in order; 200 once it runs out.
     script: Mutex<VecDeque<Answer>>,
+    /// While set, every request is answered 503 (and not recorded as seen).
+    down: std::sync::atomic::AtomicBool,
 }
 
 /// A tiny tenant-side webhook receiver.
 #[derive(Clone)]
-struct Receiver {
-    url: String,
+pub(crate) struct Receiver {
+    pub(crate) url: String,
     state: Arc<ReceiverState>,
 }
 
@@ -80,6 +82,9 @@ async fn receive(
     body: web::Bytes,
     state: web::Data<ReceiverState>,
 ) -> HttpResponse {
+    if state.down.load(std::sync::atomic::Ordering::SeqCst) {
+        return HttpResponse::ServiceUnavailable().finish();
+    }
     let mut headers = HeaderMap::new();
     for (name, value) in req.headers() {
         headers.append(
@@ -105,7 +110,7 @@ async fn receive(
 }
 
 impl Receiver {
-    async fn start(ip: &str) -> Self {
+    pub(crate) async fn start(ip: &str) -> Self {
         let listener = std::net::TcpListener::bind((ip, 0)).unwrap();
         let url = format!("http://{}/hooks/amolink", listener.local_addr().unwrap());
         let state = web::Data::new(ReceiverState::default());
@@ -126,11 +131,18 @@ impl Receiver {
         }
     }
 
-    fn answer_next(&self, answers: impl IntoIterator<Item = Answer>) {
+    pub(crate) fn answer_next(&self, answers: impl IntoIterator<Item = Answer>) {
         self.state.script.lock().unwrap().extend(answers);
     }
 
-    fn seen(&self) -> Vec<Received> {
+    /// Takes the receiver down (503 to everything) or brings it back.
+    pub(crate) fn set_down(&self, down: bool) {
+        self.state
+            .down
+            .store(down, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub(crate) fn seen(&self) -> Vec<Received> {
         self.state.seen.lock().unwrap().clone()
     }
 }
@@ -144,7 +156,7 @@ async fn quiet_app(engine: Engine, extra: &[(&str, &str)]) -> TestApp {
 }
 
 /// A delivery worker over the app's database and keys, with the development policy.
-fn deliverer(app: &TestApp) -> Deliverer {
+pub(crate) fn deliverer(app: &TestApp) -> Deliverer {
     let keyring = Keyring::parse(&SecretString::from(app.master_keys.clone())).unwrap();
     ::web::webhooks::deliverer(
         Arc::new(app.database.clone()),
@@ -154,19 +166,23 @@ fn deliverer(app: &TestApp) -> Deliverer {
     .unwrap()
 }
 
-async fn drain(app: &TestApp, worker: &Deliverer) -> DeliveryReport {
+pub(crate) async fn drain(app: &TestApp, worker: &Deliverer) -> DeliveryReport {
     worker.try_deliver_due(app.clock.now()).await.unwrap()
 }
 
 /// Text between `start` and the next `end` in `html`.
-fn between<'a>(html: &'a str, start: &str, end: &str) -> Option<&'a str> {
+pub(crate) fn between<'a>(html: &'a str, start: &str, end: &str) -> Option<&'a str> {
     let from = html.find(start)? + start.len();
     let to = html[from..].find(end)? + from;
     Some(&html[from..to])
 }
 
 /// Adds an endpoint through the page; returns its id and the secret shown once.
-async fn add_endpoint(browser: &Browser, url: &str, events: &[&str]) -> (String, String) {
+pub(crate) async fn add_endpoint(
+    browser: &Browser,
+    url: &str,
+    events: &[&str],
+) -> (String, String) {
     let mut form = vec![("url", url)];
     form.extend(events.iter().map(|event| (*event, "on")));
     let res = browser
@@ -175,24 +191,24 @@ async fn add_endpoint(browser: &Browser, url: &str, events: &[&str]) -> (String,
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["cache-control"], "no-store");
     let html = res.text().await.unwrap();
-    let secret = between(&html, "<code id=\"new-secret\">", "</code>")
-        .expect("the secret is shown")
-        .to_owned();
+    let secret = Page::parse(&html)
+        .text("code#new-secret")
+        .expect("the secret is shown");
     assert!(secret.starts_with("whsec_"), "{secret}");
-    let id = between(&html, "href=\"/settings/webhooks/", "\"")
-        .expect("the endpoint is linked")
-        .to_owned();
+    let id = Page::parse(&html)
+        .id_after("/settings/webhooks/")
+        .expect("the endpoint is linked");
     (id, secret)
 }
 
 /// Connects the demo account; returns the connection id.
-async fn connect(app: &TestApp, browser: &Browser, link: &str) -> String {
+pub(crate) async fn connect(app: &TestApp, browser: &Browser, link: &str) -> String {
     let (_, answer) = app.connect_account(link, DEMO_ADMIN_ACCOUNT).await;
     assert_eq!(answer.status(), 303);
     let list = browser.get_html("/connections").await;
-    between(&list, "href=\"/connections/", "\"")
+    Page::parse(&list)
+        .id_after("/connections/")
         .expect("the connection is listed")
-        .to_owned()
 }
 
 /// After the clock jumps past the session's idle timeout: ann signs in again in a new browser.
@@ -203,7 +219,7 @@ async fn log_in_again(app: &TestApp) -> Browser {
     browser
 }
 
-async fn revoke(browser: &Browser, connection: &str) {
+pub(crate) async fn revoke(browser: &Browser, connection: &str) {
     let res = browser
         .submit(
             &format!("/connections/{connection}"),
@@ -284,7 +300,7 @@ async fn deliveries_verify_with_the_standard_webhooks_crate(engine: Engine) {
     assert!(data["end_user_id"].is_null());
     assert!(chrono::DateTime::parse_from_rfc3339(revoked["timestamp"].as_str().unwrap()).is_ok());
 
-    // What a receiver must refuse (security.md R43).
+    // What a receiver must refuse (docs/security-requirements.md R43).
     let genuine = &seen[0];
     let mut tampered = genuine.clone();
     tampered.body.push(b' ');
@@ -424,7 +440,9 @@ async fn replay_from_the_page_redelivers(engine: Engine) {
 
     let page = format!("/settings/webhooks/{endpoint}");
     let log = delivery_log(&ann, &endpoint).await;
-    let delivery = between(&log, "data-delivery=\"", "\"").unwrap().to_owned();
+    let delivery = Page::parse(&log)
+        .attr("[data-delivery]", "data-delivery")
+        .unwrap();
     let replay = format!("/settings/webhooks/{endpoint}/deliveries/{delivery}/replay");
     assert!(
         log.contains(&format!("action=\"{replay}\"")),
@@ -458,9 +476,7 @@ async fn rotation_signs_with_both_secrets_during_the_overlap(engine: Engine) {
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["cache-control"], "no-store");
     let html = res.text().await.unwrap();
-    let new = between(&html, "<code id=\"new-secret\">", "</code>")
-        .unwrap()
-        .to_owned();
+    let new = Page::parse(&html).text("code#new-secret").unwrap();
     assert!(new.starts_with("whsec_") && new != old);
     assert!(!delivery_log(&ann, &endpoint).await.contains(&new));
 
@@ -543,7 +559,9 @@ async fn other_workspaces_endpoints_are_not_found(engine: Engine) {
     connect(&app, &ann, &link).await;
     assert_eq!(drain(&app, &deliverer(&app)).await.delivered, 1);
     let log = delivery_log(&ann, &endpoint).await;
-    let delivery = between(&log, "data-delivery=\"", "\"").unwrap().to_owned();
+    let delivery = Page::parse(&log)
+        .attr("[data-delivery]", "data-delivery")
+        .unwrap();
 
     let bob = app.signed_in_browser("bob@example.com", "Bob's").await;
     assert!(
@@ -631,7 +649,9 @@ async fn gone_disables_and_redirects_are_not_followed(engine: Engine) {
     assert!(log.contains("410 Gone"), "{log}");
     assert!(log.contains("data-status=\"failed\""));
     // A disabled endpoint gets nothing, and replay asks to enable it first.
-    let delivery = between(&log, "data-delivery=\"", "\"").unwrap().to_owned();
+    let delivery = Page::parse(&log)
+        .attr("[data-delivery]", "data-delivery")
+        .unwrap();
     let replay = format!("/settings/webhooks/{endpoint}/deliveries/{delivery}/replay");
     let page = format!("/settings/webhooks/{endpoint}");
     assert_eq!(ann.submit(&page, &replay, &[]).await.status(), 409);
@@ -669,9 +689,7 @@ async fn master_key_rotation_reseals_webhook_secrets(engine: Engine) {
         .text()
         .await
         .unwrap();
-    let new = between(&html, "<code id=\"new-secret\">", "</code>")
-        .unwrap()
-        .to_owned();
+    let new = Page::parse(&html).text("code#new-secret").unwrap();
 
     // `amolink keys rotate` with k2 as the new primary, then t1 is removed from the ring.
     let k2 = Keyring::generate_entry("k2");
@@ -701,7 +719,65 @@ async fn master_key_rotation_reseals_webhook_secrets(engine: Engine) {
     seen[0].verify(&old).expect("so did the previous one");
 }
 
+/// "Send test event" queues a signed `webhook.test` through the outbox: a flash says so, the
+/// delivery log shows it, and the receiver verifies it with the endpoint's secret, whatever the
+/// endpoint subscribed to. Another workspace cannot, and a disabled endpoint is not sent one.
+async fn a_test_event_reaches_the_endpoint_signed(engine: Engine) {
+    let app = quiet_app(engine, &[]).await;
+    let ann = app.signed_in_browser("ann@example.com", "Acme").await;
+    let receiver = Receiver::start("127.0.0.1").await;
+    let (id, secret) = add_endpoint(&ann, &receiver.url, &["connection.revoked"]).await;
+    let page = format!("/settings/webhooks/{id}");
+    let test = format!("{page}/test");
+
+    let res = ann.submit(&page, &test, &[]).await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(res.headers()["location"], page.as_str());
+    let html = delivery_log(&ann, &id).await;
+    let log = Page::parse(&html);
+    let said = log.text("p.flash").expect("a message after sending");
+    assert!(said.contains("Test event queued"), "{said}");
+    assert_eq!(
+        log.text("tr[data-status=pending] td code").as_deref(),
+        Some("webhook.test"),
+        "the delivery log shows it"
+    );
+    let message_id = log
+        .text("tr[data-delivery] code.msg")
+        .expect("its webhook id");
+
+    let report = drain(&app, &deliverer(&app)).await;
+    assert_eq!(report.delivered, 1, "{report:?}");
+    let seen = receiver.seen();
+    assert_eq!(seen.len(), 1);
+    seen[0].verify(&secret).expect("the signature verifies");
+    assert_eq!(seen[0].header("webhook-id"), message_id);
+    let body = seen[0].json();
+    assert_eq!(body["type"], "webhook.test");
+    assert_eq!(body["data"]["endpoint_id"], id.as_str());
+    let log = Page::parse(&delivery_log(&ann, &id).await);
+    assert!(
+        log.attr("tr[data-status=delivered]", "data-delivery")
+            .is_some()
+    );
+
+    let bob = app.signed_in_browser("bob@example.com", "Bob's").await;
+    assert_eq!(bob.submit("/dashboard", &test, &[]).await.status(), 404);
+
+    let res = ann.submit(&page, &format!("{page}/disable"), &[]).await;
+    assert_eq!(res.status(), 303);
+    let log = Page::parse(&delivery_log(&ann, &id).await);
+    assert!(
+        log.attr(&format!("form[action='{test}']"), "method")
+            .is_none(),
+        "no test button while disabled"
+    );
+    assert_eq!(ann.submit(&page, &test, &[]).await.status(), 409);
+    assert_eq!(receiver.seen().len(), 1);
+}
+
 both_engines!(
+    a_test_event_reaches_the_endpoint_signed,
     master_key_rotation_reseals_webhook_secrets,
     deliveries_verify_with_the_standard_webhooks_crate,
     a_receiver_that_fails_three_times_still_gets_the_event,
@@ -713,3 +789,79 @@ both_engines!(
     gone_disables_and_redirects_are_not_followed,
     the_worker_in_serve_delivers_on_its_own,
 );
+
+/// The verification snippets on `/api/docs` (issue 12): the Python and Node.js ones, taken from
+/// the page as printed, accept a real delivery and refuse it once its body is changed. (PHP is
+/// not installed on the build machines; its snippet follows the same steps.)
+async fn the_documented_verifiers_accept_a_real_delivery(engine: Engine) {
+    let app = quiet_app(engine, &[]).await;
+    let ann = app.signed_in_browser("ann@example.com", "Acme").await;
+    let receiver = Receiver::start("127.0.0.1").await;
+    let (id, secret) = add_endpoint(&ann, &receiver.url, &["connection.revoked"]).await;
+    let page = format!("/settings/webhooks/{id}");
+    assert_eq!(
+        ann.submit(&page, &format!("{page}/test"), &[])
+            .await
+            .status(),
+        303
+    );
+    drain(&app, &deliverer(&app)).await;
+    let seen = receiver.seen();
+    let delivery = seen.first().expect("the test event arrived");
+    let headers = serde_json::json!({
+        "webhook-id": delivery.header("webhook-id"),
+        "webhook-timestamp": delivery.header("webhook-timestamp"),
+        "webhook-signature": delivery.header("webhook-signature"),
+    });
+    let body = String::from_utf8(delivery.body.clone()).unwrap();
+
+    let docs = Page::parse(&ann.get_html("/api/docs").await);
+    let snippets = docs.texts("#webhooks h4 + pre");
+    let [node, python, _php] = snippets.as_slice() else {
+        panic!("three snippets: {snippets:?}");
+    };
+    let dir = std::env::temp_dir().join(format!("amolink-verify-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let run = |program: &str, file: &str, script: String| {
+        let path = dir.join(file);
+        std::fs::write(&path, script).unwrap();
+        let out = std::process::Command::new(program)
+            .arg(&path)
+            .output()
+            .unwrap_or_else(|e| panic!("{program}: {e}"));
+        assert!(out.status.success(), "{program}: {out:?}");
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    for (tampered, expected) in [(false, "true"), (true, "false")] {
+        let body = if tampered {
+            body.replace("webhook.test", "webhook.tesT")
+        } else {
+            body.clone()
+        };
+        let args = format!(
+            "{}, {}, {}",
+            serde_json::to_string(&secret).unwrap(),
+            headers,
+            serde_json::to_string(&body).unwrap()
+        );
+        let python_says = run(
+            "python3",
+            "verify.py",
+            format!(
+                "{python}\nimport json\nprint(json.dumps(verify({}, {headers}, {}.encode())))\n",
+                serde_json::to_string(&secret).unwrap(),
+                serde_json::to_string(&body).unwrap(),
+            ),
+        );
+        assert_eq!(python_says, expected, "python, tampered: {tampered}");
+        let node_says = run(
+            "node",
+            "verify.js",
+            format!("{node}\nconsole.log(JSON.stringify(verify({args})));\n"),
+        );
+        assert_eq!(node_says, expected, "node, tampered: {tampered}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+both_engines!(the_documented_verifiers_accept_a_real_delivery);

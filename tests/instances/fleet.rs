@@ -8,7 +8,7 @@ use std::{
 };
 
 use amocrm_sim::{Event, RefreshGrace, SimConfig, SimHandle};
-use amolink_tests::{Engine, SEED_PUBLIC_URL, fresh_database, seed_connections};
+use amolink_tests::{Engine, SEED_PUBLIC_URL, Scratch, fresh_database, seed_connections_for};
 use base64::{Engine as _, engine::general_purpose::STANDARD};
 use chrono::{DateTime, Utc};
 use persistence::Database;
@@ -19,8 +19,8 @@ pub fn long() -> bool {
     std::env::var_os("AMOLINK_LONG_TESTS").is_some()
 }
 
-/// The access-token lifetime the simulator issues (the shortest amolink accepts: it clamps
-/// `expires_in` to at least a minute) and the refresh margin the instances use. The keeper never
+/// The access-token lifetime the simulator issues (short, so refreshes come often; amolink keeps
+/// whatever lifetime amoCRM states) and the refresh margin the instances use. The keeper never
 /// refreshes earlier than half a token's life, so a refresh cycle is about thirty seconds.
 pub const TOKEN_TTL_SECS: i64 = 60;
 pub const MARGIN_SECS: u64 = 40;
@@ -55,17 +55,41 @@ pub struct Fleet {
     pub sim: SimHandle,
     pub database: Database,
     pub database_url: String,
-    master_keys: String,
+    pub master_keys: String,
+    /// One session key for the whole fleet: a session signed in on one instance is valid on
+    /// every other (they sit behind one load balancer).
+    session_key: String,
+    /// `AMOLINK_PUBLIC_URL` of every instance (the integrations were created with it).
+    pub public_url: String,
+    /// The workspace the connections were seeded into, and their ids.
+    pub workspace: Option<domain::ids::WorkspaceId>,
+    pub connection_ids: Vec<domain::ids::ConnectionId>,
     pub children: Vec<Child>,
-    dir: PathBuf,
+    /// The port each child was started on (0: picked by the OS).
+    ports: Vec<u16>,
+    pub dir: PathBuf,
+    /// Dropped after the children are killed (fields drop after `Drop::drop`).
+    _scratch: Scratch,
 }
 
 impl Fleet {
     /// A simulator with short tokens and the given grace rule, and `connections` seeded.
     pub async fn new(grace: RefreshGrace, connections: usize) -> Self {
+        Self::build(grace, connections, SEED_PUBLIC_URL, true).await
+    }
+
+    /// [`Fleet::new`] for instances that all answer at `public_url` (behind a load balancer);
+    /// with `migrate` false the database is left empty (nothing seeded either) for the
+    /// instances to migrate.
+    pub async fn build(
+        grace: RefreshGrace,
+        connections: usize,
+        public_url: &str,
+        migrate: bool,
+    ) -> Self {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let dir = std::env::temp_dir().join(format!("amolink-fleet-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let scratch = fresh_database(Engine::Postgres, "fleet").await;
+        let dir = scratch.dir().to_path_buf();
         let sim = amocrm_sim::spawn(SimConfig {
             access_token_ttl_secs: TOKEN_TTL_SECS,
             refresh_grace: grace,
@@ -75,49 +99,84 @@ impl Fleet {
         })
         .await
         .unwrap();
-        let database_url = fresh_database(Engine::Postgres, &dir).await;
+        let database_url = scratch.database_url().to_owned();
         let database = Database::connect(&database_url).await.unwrap();
-        database.migrate().await.unwrap();
         let master_keys = format!("f1:{}", STANDARD.encode(rand::random::<[u8; 32]>()));
-        seed_connections(
-            &database,
-            &sim.sim(),
-            &sim.base_url(),
-            &master_keys,
-            connections,
-            Duration::from_secs(MARGIN_SECS),
-        )
-        .await
-        .unwrap();
+        let (workspace, connection_ids) = if migrate {
+            database.migrate().await.unwrap();
+            let (workspace, ids) = seed_connections_for(
+                &database,
+                &sim.sim(),
+                &sim.base_url(),
+                &master_keys,
+                connections,
+                Duration::from_secs(MARGIN_SECS),
+                public_url,
+            )
+            .await
+            .unwrap();
+            (Some(workspace), ids)
+        } else {
+            (None, Vec::new())
+        };
         Self {
             sim,
             database,
             database_url,
             master_keys,
+            session_key: STANDARD.encode([rand::random::<[u8; 32]>(), rand::random()].concat()),
+            public_url: public_url.to_owned(),
+            workspace,
+            connection_ids,
             children: Vec::new(),
+            ports: Vec::new(),
             dir,
+            _scratch: scratch,
         }
     }
 
     /// Starts one more `amolink serve` on the shared database.
     pub fn start_instance(&mut self) {
-        let index = self.children.len();
-        let log = std::fs::File::create(self.dir.join(format!("instance-{index}.log"))).unwrap();
+        self.start_instance_on(0);
+    }
+
+    /// Starts one more `amolink serve` listening on `port` (0: any).
+    pub fn start_instance_on(&mut self, port: u16) {
+        let child = self.spawn(self.children.len(), port);
+        self.children.push(child);
+        self.ports.push(port);
+    }
+
+    /// Stops instance `index` as an orchestrator would (SIGTERM, then waits for it to finish
+    /// its requests and exit) and starts it again on the same port.
+    pub fn restart(&mut self, index: usize) {
+        let pid = self.children[index].id().to_string();
+        let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(status.success(), "could not signal instance {index}");
+        self.children[index].wait().unwrap();
+        self.children[index] = self.spawn(index, self.ports[index]);
+    }
+
+    fn spawn(&self, index: usize, port: u16) -> Child {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join(format!("instance-{index}.log")))
+            .unwrap();
         let mut command = Command::new(amolink_binary());
         for (key, _) in std::env::vars() {
             if key.starts_with("AMOLINK_") {
                 command.env_remove(key);
             }
         }
-        let session_key = STANDARD.encode([rand::random::<[u8; 32]>(), rand::random()].concat());
         command
             .arg("serve")
             .current_dir(&self.dir)
-            .env("AMOLINK_BIND", "127.0.0.1:0")
-            .env("AMOLINK_PUBLIC_URL", SEED_PUBLIC_URL)
+            .env("AMOLINK_BIND", format!("127.0.0.1:{port}"))
+            .env("AMOLINK_PUBLIC_URL", &self.public_url)
             .env("AMOLINK_DATABASE_URL", &self.database_url)
             .env("AMOLINK_MASTER_KEYS", &self.master_keys)
-            .env("AMOLINK_SESSION_KEY", session_key)
+            .env("AMOLINK_SESSION_KEY", &self.session_key)
             .env("AMOLINK_AMOCRM_BASE_URL", self.sim.base_url())
             .env("AMOLINK_DEMO", "false")
             .env("AMOLINK_REFRESH_MARGIN_SECS", MARGIN_SECS.to_string())
@@ -128,7 +187,12 @@ impl Fleet {
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log);
-        self.children.push(command.spawn().unwrap());
+        command.spawn().unwrap()
+    }
+
+    /// The log of instance `index` so far.
+    pub fn log(&self, index: usize) -> String {
+        std::fs::read_to_string(self.dir.join(format!("instance-{index}.log"))).unwrap_or_default()
     }
 
     /// Sends SIGKILL to instance `index`: no shutdown, no cleanup, leases left held.

@@ -1,56 +1,7 @@
 //! A tenant's customer going through the connect flow, over plain HTTP: the hosted page, the
 //! simulator's consent page (Allow), and back to amolink's callback.
 
-use crate::{Browser, TestApp};
-
-/// Decodes the entities askama produces (`&#34;`, `&#38;`, `&amp;`, …).
-#[must_use]
-pub fn html_unescape(raw: &str) -> String {
-    let mut out = String::with_capacity(raw.len());
-    let mut rest = raw;
-    while let Some(start) = rest.find('&') {
-        out.push_str(&rest[..start]);
-        let tail = &rest[start..];
-        let Some(end) = tail.find(';') else {
-            out.push_str(tail);
-            return out;
-        };
-        let entity = &tail[1..end];
-        let decoded = match entity {
-            "amp" => Some('&'),
-            "lt" => Some('<'),
-            "gt" => Some('>'),
-            "quot" => Some('"'),
-            "apos" => Some('\''),
-            _ => entity
-                .strip_prefix("#x")
-                .and_then(|h| u32::from_str_radix(h, 16).ok())
-                .or_else(|| entity.strip_prefix('#').and_then(|d| d.parse().ok()))
-                .and_then(char::from_u32),
-        };
-        match decoded {
-            Some(c) => {
-                out.push(c);
-                rest = &tail[end + 1..];
-            }
-            None => {
-                out.push('&');
-                rest = &tail[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-/// The value of `attribute="…"` in `html`, unescaped.
-#[must_use]
-pub fn attribute(html: &str, attribute: &str) -> Option<String> {
-    let marker = format!("{attribute}=\"");
-    let start = html.find(&marker)? + marker.len();
-    let end = html[start..].find('"')? + start;
-    Some(html_unescape(&html[start..end]))
-}
+use crate::{Browser, Page, TestApp};
 
 /// What the hosted connect page rendered into amoCRM's button tag.
 #[derive(Debug, Clone)]
@@ -68,22 +19,23 @@ pub struct ButtonTag {
 }
 
 impl ButtonTag {
+    /// The first `<script class="…">` of the page: amoCRM's (or Kommo's) button tag.
     #[must_use]
     pub fn parse(html: &str) -> Option<Self> {
-        let tag_start = html.find("<script class=\"")?;
-        let tag = &html[tag_start..];
-        let tag = &tag[..tag.find("</script>")?];
+        const TAG: &str = "script[class]";
+        let page = Page::parse(html);
+        let attribute = |name: &str| page.attr(TAG, name);
         Some(Self {
-            class: attribute(tag, "class")?,
-            state: attribute(tag, "data-state")?,
-            name: attribute(tag, "data-name")?,
-            description: attribute(tag, "data-description")?,
-            redirect_uri: attribute(tag, "data-redirect_uri")?,
-            secrets_uri: attribute(tag, "data-secrets_uri")?,
-            logo: attribute(tag, "data-logo")?,
-            scopes: attribute(tag, "data-scopes")?,
-            mode: attribute(tag, "data-mode")?,
-            src: attribute(tag, "src")?,
+            class: attribute("class")?,
+            state: attribute("data-state")?,
+            name: attribute("data-name")?,
+            description: attribute("data-description")?,
+            redirect_uri: attribute("data-redirect_uri")?,
+            secrets_uri: attribute("data-secrets_uri")?,
+            logo: attribute("data-logo")?,
+            scopes: attribute("data-scopes")?,
+            mode: attribute("data-mode")?,
+            src: attribute("src")?,
         })
     }
 
@@ -94,20 +46,37 @@ impl ButtonTag {
             "www.amocrm.ru"
         }
     }
+
+    /// Where the simulator at `sim_url` takes the consent page's decision for this button.
+    #[must_use]
+    pub fn decision_url(&self, sim_url: &str) -> String {
+        format!("{sim_url}/_sim/site/{}/oauth/decision", self.consent_host())
+    }
+
+    /// The consent page's form with Allow chosen for `account` (an account id).
+    #[must_use]
+    pub fn allow_form<'a>(&'a self, account: &'a str) -> Vec<(&'a str, &'a str)> {
+        let mut form: Vec<(&str, &str)> = vec![
+            ("state", &self.state),
+            ("mode", "post_message"),
+            ("name", &self.name),
+            ("description", &self.description),
+            ("redirect_uri", &self.redirect_uri),
+            ("secrets_uri", &self.secrets_uri),
+            ("logo", &self.logo),
+            ("decision", "allow"),
+            ("account_id", account),
+        ];
+        form.extend(self.scopes.split(',').map(|scope| ("scopes[]", scope)));
+        form
+    }
 }
 
 impl TestApp {
     /// The hosted connect links shown on a signed-in browser's dashboard.
     pub async fn connect_links(&self, tenant: &Browser) -> Vec<String> {
         let html = tenant.get_html("/dashboard").await;
-        html.split("<code id=\"link-")
-            .skip(1)
-            .filter_map(|part| {
-                let start = part.find('>')? + 1;
-                let end = part.find("</code>")?;
-                Some(html_unescape(&part[start..end]))
-            })
-            .collect()
+        Page::parse(&html).texts("code[id^=\"link-\"]")
     }
 
     /// A customer opens `connect_url`, and an administrator of `account_id` allows access on the
@@ -129,26 +98,10 @@ impl TestApp {
     /// Submits Allow on the simulator's consent page for `tag`; returns the redirect target.
     pub async fn approve(&self, customer: &Browser, tag: &ButtonTag, account_id: i64) -> String {
         let account = account_id.to_string();
-        let mut form: Vec<(&str, &str)> = vec![
-            ("state", &tag.state),
-            ("mode", "post_message"),
-            ("name", &tag.name),
-            ("description", &tag.description),
-            ("redirect_uri", &tag.redirect_uri),
-            ("secrets_uri", &tag.secrets_uri),
-            ("logo", &tag.logo),
-            ("decision", "allow"),
-            ("account_id", &account),
-        ];
-        form.extend(tag.scopes.split(',').map(|scope| ("scopes[]", scope)));
         let decision = customer
             .client
-            .post(format!(
-                "{}/_sim/site/{}/oauth/decision",
-                self.sim_url,
-                tag.consent_host()
-            ))
-            .form(&form)
+            .post(tag.decision_url(&self.sim_url))
+            .form(&tag.allow_form(&account))
             .send()
             .await
             .unwrap();

@@ -40,12 +40,15 @@ impl<'a> MakeWriter<'a> for Capture {
 }
 
 /// Installs the capturing subscriber once per test process, at `debug` level so that even
-/// verbose lines are checked.
+/// verbose lines are checked. The tests' own tools stay quiet: the HTML parser (`html5ever`,
+/// which traces the text it tokenises — a page showing a new key would put it in the capture)
+/// and the WebDriver client are not amolink.
 pub(crate) fn init() {
     INIT.get_or_init(|| {
         let _ = tracing_subscriber::registry()
             .with(EnvFilter::new(
-                "debug,sqlx=warn,sea_orm=warn,hyper=warn,h2=warn,rustls=warn,reqwest=warn",
+                "debug,sqlx=warn,sea_orm=warn,hyper=warn,h2=warn,rustls=warn,reqwest=warn,\
+                 html5ever=warn,markup5ever=warn,selectors=warn,scraper=warn,fantoccini=warn",
             ))
             .with(tracing_subscriber::fmt::layer().json().with_writer(Capture))
             .try_init();

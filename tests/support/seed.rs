@@ -8,7 +8,9 @@ use chrono::Utc;
 use domain::{
     accounts::{Email, NewAccount, WorkspaceName},
     connect::{Button, ButtonKey, ButtonSettings},
-    connections::{Actor, ConnectionRecord, ConnectionStatus, EventKind, NewEvent, SealedColumn},
+    connections::{
+        Actor, ConnectionRecord, ConnectionStatus, EventKind, NewEvent, SealedColumn, TokenCall,
+    },
     crypto::{Binding, Keyring},
     ids::{ButtonId, ConnectionId, UserId, WorkspaceId},
     keeper::RefreshPolicy,
@@ -23,7 +25,8 @@ use tokio::task::JoinSet;
 pub const SEED_PUBLIC_URL: &str = "http://127.0.0.1:9";
 
 /// Creates a workspace and `count` amoCRM accounts in the simulator, each connected with a real
-/// grant; answers the workspace and the connection ids.
+/// grant; answers the workspace and the connection ids. Instances refreshing them must run with
+/// [`SEED_PUBLIC_URL`] as their public URL.
 pub async fn seed_connections(
     database: &Database,
     sim: &amocrm_sim::Sim,
@@ -32,9 +35,32 @@ pub async fn seed_connections(
     count: usize,
     margin: Duration,
 ) -> anyhow::Result<(WorkspaceId, Vec<ConnectionId>)> {
+    seed_connections_for(
+        database,
+        sim,
+        sim_url,
+        master_keys,
+        count,
+        margin,
+        SEED_PUBLIC_URL,
+    )
+    .await
+}
+
+/// [`seed_connections`] for integrations created with `public_url`'s redirect URI, so the
+/// instance at `public_url` can refresh them.
+pub async fn seed_connections_for(
+    database: &Database,
+    sim: &amocrm_sim::Sim,
+    sim_url: &str,
+    master_keys: &str,
+    count: usize,
+    margin: Duration,
+    public_url: &str,
+) -> anyhow::Result<(WorkspaceId, Vec<ConnectionId>)> {
     let keyring = Arc::new(Keyring::parse(&SecretString::from(master_keys.to_owned()))?);
     let workspace = WorkspaceId::random();
-    let logo = url::Url::parse(&format!("{SEED_PUBLIC_URL}/static/logo.png"))?;
+    let logo = url::Url::parse(&format!("{public_url}/static/logo.png"))?;
     database
         .create_account(
             &NewAccount {
@@ -65,7 +91,7 @@ pub async fn seed_connections(
         margin,
         ..RefreshPolicy::default()
     };
-    let redirect_uri = format!("{SEED_PUBLIC_URL}/amocrm/callback");
+    let redirect_uri = format!("{public_url}/amocrm/callback");
     let base = 50_000_000 + i64::from(rand::random::<u16>()) * 10_000;
     let mut tasks = JoinSet::new();
     let permits = Arc::new(tokio::sync::Semaphore::new(16));
@@ -93,6 +119,7 @@ pub async fn seed_connections(
                 &DomainAllowList::default(),
             )?;
             let secret = SecretString::from(install.client_secret.clone());
+            let sent_at = Utc::now();
             let grant = client
                 .exchange_code(
                     &host,
@@ -116,7 +143,7 @@ pub async fn seed_connections(
                 )
             };
             let now = Utc::now();
-            let expires_at = now + chrono::Duration::from_std(grant.expires_in)?;
+            let expires_at = sent_at + chrono::Duration::from_std(grant.expires_in)?;
             let refresh_token = grant
                 .refresh_token
                 .clone()
@@ -136,7 +163,12 @@ pub async fn seed_connections(
                         access_token: Some(seal(SealedColumn::AccessToken, &grant.access_token)),
                         refresh_token: Some(seal(SealedColumn::RefreshToken, &refresh_token)),
                         access_expires_at: Some(expires_at),
-                        next_refresh_at: Some(policy.next_refresh_at(now, expires_at)),
+                        access_lifetime: Some(grant.expires_in),
+                        token_call: Some(TokenCall {
+                            at: sent_at,
+                            after_refusal: false,
+                        }),
+                        next_refresh_at: Some(policy.next_refresh_at(sent_at, grant.expires_in)),
                         refresh_failures: 0,
                         status: ConnectionStatus::Active,
                         status_reason: None,

@@ -7,10 +7,11 @@ use actix_web::{HttpResponse, ResponseError, Scope, web};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::config::{AccountSeed, ConfigPatch};
+use crate::config::{AccountSeed, ConfigPatch, IntegrationTokens};
 use crate::faults::{Fault, Route};
 use crate::hosts::Platform;
 use crate::sim::{NewIntegration, Sim, SimError};
+use crate::witness::InvariantLimits;
 
 /// Where the admin API is mounted.
 pub const ADMIN_PREFIX: &str = "/_sim/admin";
@@ -18,11 +19,15 @@ pub const ADMIN_PREFIX: &str = "/_sim/admin";
 impl ResponseError for SimError {
     fn status_code(&self) -> StatusCode {
         match self {
-            Self::UnknownIntegration(_) | Self::UnknownAccount(_) => StatusCode::NOT_FOUND,
-            Self::AccountExists(_) | Self::SubdomainTaken(_) => StatusCode::CONFLICT,
-            Self::InvalidSubdomain(_) | Self::InvalidFault(_) | Self::InvalidIntegration(_) => {
-                StatusCode::BAD_REQUEST
+            Self::UnknownIntegration(_) | Self::UnknownAccount(_) | Self::UnknownEntity(_) => {
+                StatusCode::NOT_FOUND
             }
+            Self::AccountExists(_) | Self::SubdomainTaken(_) => StatusCode::CONFLICT,
+            Self::InvalidSubdomain(_)
+            | Self::InvalidFault(_)
+            | Self::InvalidIntegration(_)
+            | Self::InvalidSetting(_)
+            | Self::Rejected(_) => StatusCode::BAD_REQUEST,
         }
     }
 
@@ -31,9 +36,9 @@ impl ResponseError for SimError {
     }
 }
 
-type Reply = Result<HttpResponse, SimError>;
+pub(crate) type Reply = Result<HttpResponse, SimError>;
 
-fn ok(body: impl serde::Serialize) -> Reply {
+pub(crate) fn ok(body: impl serde::Serialize) -> Reply {
     Ok(HttpResponse::Ok().json(body))
 }
 
@@ -43,8 +48,13 @@ pub fn scope() -> Scope {
         let body = json!({ "error": error.to_string() });
         InternalError::from_response(error, HttpResponse::BadRequest().json(body)).into()
     });
+    let query_errors = web::QueryConfig::default().error_handler(|error, _| {
+        let body = json!({ "error": error.to_string() });
+        InternalError::from_response(error, HttpResponse::BadRequest().json(body)).into()
+    });
     web::scope(ADMIN_PREFIX)
         .app_data(json_errors)
+        .app_data(query_errors)
         .route("/journal", web::get().to(journal))
         .route("/stats", web::get().to(stats))
         .route("/reset", web::post().to(reset))
@@ -66,6 +76,21 @@ pub fn scope() -> Scope {
             "/integrations/{client_id}/regenerate-secret",
             web::post().to(regenerate_secret),
         )
+        .route(
+            "/integrations/{client_id}/tokens",
+            web::post().to(set_integration_tokens),
+        )
+        .route(
+            "/integrations/{client_id}/refuse",
+            web::post().to(set_api_refusal),
+        )
+        .route(
+            "/integrations/{client_id}/token-calls",
+            web::get().to(token_calls),
+        )
+        .route("/invariants", web::get().to(invariants))
+        .configure(crate::admin_crm::routes)
+        .configure(crate::hooks::admin::routes)
         .route("/faults", web::get().to(faults))
         .route("/faults", web::post().to(set_fault))
         .route("/faults", web::delete().to(clear_faults))
@@ -125,6 +150,9 @@ struct NewAccount {
     name: String,
     #[serde(default = "yes")]
     admin: bool,
+    /// Seed the demo leads and contacts.
+    #[serde(default)]
+    demo_data: bool,
 }
 
 fn yes() -> bool {
@@ -141,13 +169,17 @@ async fn add_account(sim: web::Data<Sim>, body: web::Json<NewAccount>) -> Reply 
             .unwrap_or(31_000_000)
             + 1
     });
-    ok(sim.add_account(AccountSeed {
+    let view = sim.add_account(AccountSeed {
         id,
         platform: body.platform,
         subdomain: body.subdomain,
         name: body.name,
         admin: body.admin,
-    })?)
+    })?;
+    if body.demo_data {
+        sim.seed_demo_data(id)?;
+    }
+    ok(view)
 }
 
 #[derive(Deserialize)]
@@ -190,6 +222,62 @@ async fn uninstall(sim: web::Data<Sim>, client_id: web::Path<String>) -> Reply {
 async fn regenerate_secret(sim: web::Data<Sim>, client_id: web::Path<String>) -> Reply {
     let secret = sim.regenerate_secret(&client_id)?;
     ok(json!({ "client_id": *client_id, "client_secret": secret }))
+}
+
+async fn set_integration_tokens(
+    sim: web::Data<Sim>,
+    client_id: web::Path<String>,
+    body: web::Json<IntegrationTokens>,
+) -> Reply {
+    let tokens = body.into_inner();
+    sim.set_integration_tokens(&client_id, tokens.clone())?;
+    ok(json!({ "client_id": *client_id, "tokens": tokens }))
+}
+
+#[derive(Deserialize)]
+struct Refusal {
+    probability: f64,
+}
+
+async fn set_api_refusal(
+    sim: web::Data<Sim>,
+    client_id: web::Path<String>,
+    body: web::Json<Refusal>,
+) -> Reply {
+    sim.set_api_refusal(&client_id, body.probability)?;
+    ok(json!({ "client_id": *client_id, "probability": body.probability }))
+}
+
+async fn token_calls(sim: web::Data<Sim>, client_id: web::Path<String>) -> Reply {
+    ok(sim.token_calls(&client_id))
+}
+
+#[derive(Deserialize)]
+struct LimitsQuery {
+    api_calls_per_second: Option<usize>,
+    min_token_call_gap_ms: Option<u64>,
+}
+
+async fn invariants(sim: web::Data<Sim>, query: web::Query<LimitsQuery>) -> Reply {
+    let defaults = InvariantLimits::default();
+    let limits = InvariantLimits {
+        api_calls_per_second: query
+            .api_calls_per_second
+            .unwrap_or(defaults.api_calls_per_second),
+        min_token_call_gap: query.min_token_call_gap_ms.map_or(
+            defaults.min_token_call_gap,
+            std::time::Duration::from_millis,
+        ),
+    };
+    ok(json!({
+        "limits": {
+            "api_calls_per_second": limits.api_calls_per_second,
+            "min_token_call_gap_ms": limits.min_token_call_gap.as_millis(),
+        },
+        "violations": sim.violations(&limits),
+        "max_api_arrivals_per_second": sim.max_api_arrivals_per_second(),
+        "totals": sim.witness_totals(),
+    }))
 }
 
 async fn faults(sim: web::Data<Sim>) -> Reply {

@@ -1,18 +1,18 @@
 //! The account API (`/api/v4/...`) and the domain lookup, on account hosts.
 //!
-//! Only what an integration's connect flow and a proxy smoke test need: the account, leads and
-//! contacts in memory, and users refused the way amoCRM refuses external integrations. Every call
-//! passes the same gate as the real thing: bearer token, account match, rate limit, payment.
+//! The account and users refused the way amoCRM refuses external integrations (leads and contacts
+//! are in `entities.rs`). Every call passes the same gate as the real thing: bearer token,
+//! account match, rate limit, payment.
 
 use std::time::Duration;
 
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use actix_web::http::header::AUTHORIZATION;
-use actix_web::web::Bytes;
 use serde_json::{Value, json};
 
-use crate::config::{DEMO_USER_ID, DEMO_USER_NAME};
+use crate::config::DEMO_USER_ID;
+use crate::crm::catalog::Lang;
 use crate::faults::Route;
 use crate::grants::Bearer;
 use crate::hosts::{Platform, SimHost};
@@ -20,18 +20,18 @@ use crate::journal::note_client;
 use crate::limits::{Policy, Verdict};
 use crate::problem;
 use crate::site::{Site, respond};
-use crate::store::{Account, Entities, MAX_PAGE, State};
+use crate::store::{Account, State};
 
 const HAL_JSON: &str = "application/hal+json";
 
-fn hal(body: Value) -> HttpResponse {
+pub(crate) fn hal(body: Value) -> HttpResponse {
     HttpResponse::Ok()
         .content_type(HAL_JSON)
         .body(body.to_string())
 }
 
 /// Authenticates an API call and applies rate limit, block and payment rules, in that order.
-async fn authorize(site: &Site, route: Route) -> Result<Bearer, HttpResponse> {
+pub(crate) async fn authorize(site: &Site, route: Route) -> Result<Bearer, HttpResponse> {
     site.enter(route).await?;
     let account_id = site.account_id()?;
     let token = site
@@ -50,6 +50,10 @@ async fn authorize(site: &Site, route: Route) -> Result<Bearer, HttpResponse> {
             .authenticate_bearer(token, account_id)
             .map_err(problem::unauthorized)?;
         note_client(&site.req, &bearer.client_id, Some(account_id));
+        if s.refuses_at_random(&bearer.client_id) {
+            s.stats.api_refusals_injected += 1;
+            return Err(problem::unauthorized("Access token has been revoked"));
+        }
         admit(s, &bearer.client_id)?;
         let paid = s.accounts.get(&account_id).is_some_and(|a| a.paid);
         if !paid {
@@ -82,7 +86,7 @@ fn admit(s: &mut State, client_id: &str) -> Result<(), HttpResponse> {
 }
 
 /// Runs `f` on the (existing) account.
-fn with_account<R>(
+pub(crate) fn with_account<R>(
     site: &Site,
     id: i64,
     f: impl FnOnce(&mut Account, i64) -> R,
@@ -96,7 +100,7 @@ fn with_account<R>(
     })
 }
 
-fn query_pairs(site: &Site) -> Vec<(String, String)> {
+pub(crate) fn query_pairs(site: &Site) -> Vec<(String, String)> {
     url::form_urlencoded::parse(site.req.query_string().as_bytes())
         .into_owned()
         .collect()
@@ -221,138 +225,6 @@ fn stable_uuid(seed: i64) -> String {
     format!("{:08x}-0000-4000-8000-{:012x}", seed & 0xffff_ffff, seed)
 }
 
-/// Which entity collection a route serves.
-#[derive(Clone, Copy)]
-pub enum Collection {
-    Leads,
-    Contacts,
-}
-
-impl Collection {
-    fn name(self) -> &'static str {
-        match self {
-            Self::Leads => "leads",
-            Self::Contacts => "contacts",
-        }
-    }
-
-    fn route(self) -> Route {
-        match self {
-            Self::Leads => Route::Leads,
-            Self::Contacts => Route::Contacts,
-        }
-    }
-
-    fn of(self, account: &mut Account) -> &mut Entities {
-        match self {
-            Self::Leads => &mut account.leads,
-            Self::Contacts => &mut account.contacts,
-        }
-    }
-}
-
-fn parse_number(
-    pairs: &[(String, String)],
-    key: &str,
-    default: usize,
-) -> Result<usize, HttpResponse> {
-    match pairs.iter().find(|(k, _)| k == key) {
-        None => Ok(default),
-        Some((_, v)) => v.parse::<usize>().ok().filter(|n| *n >= 1).ok_or_else(|| {
-            problem::http(
-                StatusCode::BAD_REQUEST,
-                &format!("`{key}` must be a positive integer"),
-            )
-        }),
-    }
-}
-
-/// `GET /api/v4/{leads|contacts}`: paginated; an empty page answers 204 like amoCRM.
-pub async fn list(site: Site, collection: Collection) -> HttpResponse {
-    respond(list_inner(site, collection).await)
-}
-
-async fn list_inner(site: Site, collection: Collection) -> Result<HttpResponse, HttpResponse> {
-    let account_id = authorize(&site, collection.route()).await?.account_id;
-    let pairs = query_pairs(&site);
-    let page = parse_number(&pairs, "page", 1)?;
-    let limit = parse_number(&pairs, "limit", 50)?.min(MAX_PAGE);
-    let name = collection.name();
-    let (items, has_next, host) = with_account(&site, account_id, |account, _| {
-        let host = account.host();
-        let (items, has_next) = collection.of(account).page(page, limit);
-        (items.to_vec(), has_next, host)
-    })?;
-    if items.is_empty() {
-        return Ok(HttpResponse::NoContent().finish());
-    }
-    let href = |page: usize| format!("https://{host}/api/v4/{name}?page={page}&limit={limit}");
-    let items: Vec<Value> = items
-        .into_iter()
-        .map(|mut item| {
-            item["_links"] = json!({ "self": { "href": format!("https://{host}/api/v4/{name}/{}", item["id"]) } });
-            item
-        })
-        .collect();
-    let mut links = json!({ "self": { "href": href(page) } });
-    if has_next {
-        links["next"] = json!({ "href": href(page + 1) });
-    }
-    Ok(hal(json!({
-        "_page": page,
-        "_links": links,
-        "_embedded": { name: items },
-    })))
-}
-
-/// `POST /api/v4/{leads|contacts}`: a JSON array of 1..=250 objects.
-pub async fn create(site: Site, collection: Collection, body: Bytes) -> HttpResponse {
-    respond(create_inner(site, collection, body).await)
-}
-
-async fn create_inner(
-    site: Site,
-    collection: Collection,
-    body: Bytes,
-) -> Result<HttpResponse, HttpResponse> {
-    let account_id = authorize(&site, collection.route()).await?.account_id;
-    let objects = match serde_json::from_slice::<Value>(&body) {
-        Ok(Value::Array(objects))
-            if (1..=MAX_PAGE).contains(&objects.len()) && objects.iter().all(Value::is_object) =>
-        {
-            objects
-        }
-        _ => {
-            return Err(problem::http(
-                StatusCode::BAD_REQUEST,
-                "Expected a JSON array of 1 to 250 objects",
-            ));
-        }
-    };
-    let name = collection.name();
-    let (stored, host) = with_account(&site, account_id, |account, now| {
-        (
-            collection.of(account).add(objects, account_id, now),
-            account.host(),
-        )
-    })?;
-    let created: Vec<Value> = stored
-        .iter()
-        .enumerate()
-        .map(|(index, item)| {
-            json!({
-                "id": item["id"],
-                "request_id": index.to_string(),
-                "_links": { "self": { "href": format!("https://{host}/api/v4/{name}/{}", item["id"]) } },
-            })
-        })
-        .collect();
-    Ok(hal(json!({
-        "_links": { "self": { "href": format!("https://{host}/api/v4/{name}") } },
-        "_embedded": { name: created },
-    })))
-}
-
 /// `GET /api/v4/users`: refused to external integrations unless configured otherwise.
 pub async fn users(site: Site) -> HttpResponse {
     respond(users_inner(site).await)
@@ -366,17 +238,32 @@ async fn users_inner(site: Site) -> Result<HttpResponse, HttpResponse> {
             "External integrations have no access to user methods",
         ));
     }
-    let host = with_account(&site, account_id, |account, _| account.host())?;
+    let (host, users) = with_account(&site, account_id, |account, _| {
+        let lang = match account.crm.lang {
+            Lang::Ru => "ru",
+            Lang::En => "en",
+        };
+        let users: Vec<Value> = account
+            .crm
+            .catalog()
+            .users
+            .iter()
+            .map(|user| {
+                json!({
+                    "id": user.id,
+                    "name": user.name,
+                    "email": format!("user{}@example.com", user.id),
+                    "lang": lang,
+                    "rights": { "is_admin": user.id == DEMO_USER_ID && account.admin },
+                })
+            })
+            .collect();
+        (account.host(), users)
+    })?;
     Ok(hal(json!({
         "_page": 1,
         "_links": { "self": { "href": format!("https://{host}/api/v4/users?page=1&limit=50") } },
-        "_embedded": { "users": [{
-            "id": DEMO_USER_ID,
-            "name": DEMO_USER_NAME,
-            "email": "demo@example.com",
-            "lang": "ru",
-            "rights": {},
-        }] },
+        "_embedded": { "users": users },
     })))
 }
 

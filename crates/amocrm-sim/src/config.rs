@@ -34,6 +34,49 @@ pub enum SecretsFormat {
     Form,
 }
 
+/// What the token endpoint *states* in `expires_in`. The access token's real lifetime (its JWT
+/// `exp`, and what the API enforces) is set separately; a client must not trust this number more
+/// than amoCRM does.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum StatedExpiresIn {
+    /// The real lifetime in seconds (what amoCRM does).
+    #[default]
+    Truthful,
+    /// The field is left out of the answer.
+    Missing,
+    /// This exact JSON value, whatever it is (`0`, `-5`, `"86400"`, `1e12`, `null`).
+    Value(serde_json::Value),
+}
+
+/// Per-integration access-token settings (`Sim::set_integration_tokens`,
+/// `POST /_sim/admin/integrations/{client_id}/tokens`). Absent fields fall back to the
+/// [`SimConfig`] defaults; they apply to tokens issued from then on.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IntegrationTokens {
+    /// Real lifetime of new access tokens in seconds; `0` or negative = expired at issue.
+    pub access_ttl_secs: Option<i64>,
+    /// What `expires_in` states.
+    pub stated_expires_in: Option<StatedExpiresIn>,
+}
+
+impl IntegrationTokens {
+    /// Tokens that really live `secs` seconds and say so.
+    pub fn ttl(secs: i64) -> Self {
+        Self {
+            access_ttl_secs: Some(secs),
+            stated_expires_in: None,
+        }
+    }
+
+    /// The same settings, stating `stated` in `expires_in`.
+    pub fn stating(mut self, stated: StatedExpiresIn) -> Self {
+        self.stated_expires_in = Some(stated);
+        self
+    }
+}
+
 /// An account the demo user belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountSeed {
@@ -50,15 +93,19 @@ pub struct AccountSeed {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct SimConfig {
-    /// Lifetime of access tokens (`expires_in`).
+    /// Real lifetime of access tokens, unless an integration has its own
+    /// ([`IntegrationTokens`]); `0` or negative = expired at issue.
     pub access_token_ttl_secs: i64,
+    /// What the token endpoint states in `expires_in`, unless an integration has its own.
+    pub stated_expires_in: StatedExpiresIn,
     /// Lifetime of refresh tokens, counted from issue.
     pub refresh_token_ttl_secs: i64,
     /// Refresh-token rotation rule.
     pub refresh_grace: RefreshGrace,
     /// Encoding of the secrets webhook body.
     pub secrets_format: SecretsFormat,
-    /// Requests per integration allowed within any one-second window on the API.
+    /// Requests per integration allowed within any one-second window on the API; `0` turns the
+    /// limit (and the 429/403 escalation) off, for benchmarks. The witness counts regardless.
     pub rate_limit_per_sec: u32,
     /// Number of 429 answers after which the integration is blocked with 403.
     pub violations_before_block: u32,
@@ -74,6 +121,10 @@ pub struct SimConfig {
     pub users_api_forbidden: bool,
     /// Append the unconfirmed `platform=1|2` parameter to the redirect.
     pub redirect_platform_param: bool,
+    /// Seed the accounts above with demo leads and contacts (accounts added later start empty).
+    pub demo_data: bool,
+    /// Most journal entries kept (oldest dropped first; `seq` keeps counting); `0` keeps none.
+    pub journal_capacity: usize,
 }
 
 /// The demo user every consent page shows as logged in.
@@ -85,6 +136,7 @@ impl Default for SimConfig {
     fn default() -> Self {
         Self {
             access_token_ttl_secs: 86_400,
+            stated_expires_in: StatedExpiresIn::default(),
             refresh_token_ttl_secs: 90 * 86_400,
             refresh_grace: RefreshGrace::default(),
             secrets_format: SecretsFormat::default(),
@@ -96,6 +148,8 @@ impl Default for SimConfig {
             accounts: demo_accounts(),
             users_api_forbidden: true,
             redirect_platform_param: false,
+            demo_data: true,
+            journal_capacity: 100_000,
         }
     }
 }
@@ -121,6 +175,7 @@ fn demo_accounts() -> Vec<AccountSeed> {
 #[serde(default, deny_unknown_fields)]
 pub struct ConfigPatch {
     pub access_token_ttl_secs: Option<i64>,
+    pub stated_expires_in: Option<StatedExpiresIn>,
     pub refresh_token_ttl_secs: Option<i64>,
     pub refresh_grace: Option<RefreshGrace>,
     pub secrets_format: Option<SecretsFormat>,
@@ -130,6 +185,7 @@ pub struct ConfigPatch {
     pub disconnect_hook_url: Option<String>,
     pub users_api_forbidden: Option<bool>,
     pub redirect_platform_param: Option<bool>,
+    pub journal_capacity: Option<usize>,
 }
 
 impl ConfigPatch {
@@ -144,6 +200,7 @@ impl ConfigPatch {
             &mut config.access_token_ttl_secs,
             self.access_token_ttl_secs,
         );
+        set(&mut config.stated_expires_in, self.stated_expires_in);
         set(
             &mut config.refresh_token_ttl_secs,
             self.refresh_token_ttl_secs,
@@ -161,6 +218,7 @@ impl ConfigPatch {
             &mut config.redirect_platform_param,
             self.redirect_platform_param,
         );
+        set(&mut config.journal_capacity, self.journal_capacity);
         if let Some(url) = self.disconnect_hook_url {
             config.disconnect_hook_url = (!url.is_empty()).then_some(url);
         }

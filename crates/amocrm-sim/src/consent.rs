@@ -422,6 +422,8 @@ async fn install_external(
         scopes: scopes.clone(),
         installed_in: [account_id].into(),
         created_at: site.sim.now(),
+        tokens: Default::default(),
+        api_refusal_probability: 0.0,
     };
     let (fault, format) = site.sim.with_state(|s| {
         (

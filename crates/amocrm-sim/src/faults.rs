@@ -36,6 +36,8 @@ pub enum Route {
     Contacts,
     /// `GET /api/v4/users`
     Users,
+    /// `/api/v4/webhooks`
+    Webhooks,
     /// The simulator's outgoing secrets webhook.
     SecretsDelivery,
 }
@@ -53,6 +55,7 @@ impl Route {
             Self::Leads => "leads",
             Self::Contacts => "contacts",
             Self::Users => "users",
+            Self::Webhooks => "webhooks",
             Self::SecretsDelivery => "secrets_delivery",
         }
     }
@@ -81,8 +84,28 @@ pub enum FaultKind {
         #[serde(default)]
         ms: u64,
     },
+    /// Token endpoint only: perform the refresh (rotate and persist), then answer `status`
+    /// instead of the tokens — the "rotated, but the answer said it failed" case.
+    StatusAfterRotation {
+        #[serde(default = "default_failure_status")]
+        status: u16,
+    },
+    /// Answer `status` (default 200) with a body that is not what the route promises (truncated
+    /// JSON under a JSON content type), without handling the request.
+    Garbage {
+        #[serde(default = "default_garbage_status")]
+        status: u16,
+    },
     /// Secrets delivery only: send the webhook twice (a replay).
     Duplicate,
+}
+
+fn default_failure_status() -> u16 {
+    502
+}
+
+fn default_garbage_status() -> u16 {
+    200
 }
 
 /// A fault and when it fires.
@@ -125,12 +148,23 @@ impl Fault {
             return Err("probability must be within 0..=1".into());
         }
         match (&self.kind, route) {
-            (FaultKind::Status { status }, _) if StatusCode::from_u16(*status).is_err() => {
+            (
+                FaultKind::Status { status }
+                | FaultKind::StatusAfterRotation { status }
+                | FaultKind::Garbage { status },
+                _,
+            ) if StatusCode::from_u16(*status).is_err() => {
                 Err(format!("{status} is not an HTTP status"))
             }
-            (FaultKind::DropAfterRotation { .. }, Route::Token) => Ok(()),
-            (FaultKind::DropAfterRotation { .. }, _) => {
-                Err("drop_after_rotation applies to the token route only".into())
+            (
+                FaultKind::DropAfterRotation { .. } | FaultKind::StatusAfterRotation { .. },
+                Route::Token,
+            ) => Ok(()),
+            (FaultKind::DropAfterRotation { .. } | FaultKind::StatusAfterRotation { .. }, _) => {
+                Err(
+                    "drop_after_rotation and status_after_rotation apply to the token route only"
+                        .into(),
+                )
             }
             (FaultKind::Duplicate | FaultKind::Latency { .. }, Route::SecretsDelivery) => Ok(()),
             (_, Route::SecretsDelivery) => {
@@ -196,6 +230,8 @@ pub enum Proceed {
     Normally,
     /// Handle, then break the connection after waiting this long.
     ThenDrop(Duration),
+    /// Handle, then answer this status instead.
+    ThenStatus(StatusCode),
 }
 
 /// Applies a fault that fires before handling: sleeps for latency, or produces the faulty answer.
@@ -219,6 +255,15 @@ pub async fn apply(kind: Option<FaultKind>) -> Result<Proceed, HttpResponse> {
         }
         Some(FaultKind::DropAfterRotation { ms }) => {
             Ok(Proceed::ThenDrop(Duration::from_millis(ms)))
+        }
+        Some(FaultKind::StatusAfterRotation { status }) => Ok(Proceed::ThenStatus(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
+        )),
+        Some(FaultKind::Garbage { status }) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+            Err(HttpResponse::build(status)
+                .content_type("application/json")
+                .body("{\"token_type\":\"Bearer\",\"access_tok<html>502 Bad Gateway</html>"))
         }
     }
 }

@@ -1,28 +1,61 @@
 //! The OAuth rules: codes, token issue, refresh rotation with its grace window, access-token
 //! checks and revocation. Pure state transitions; HTTP lives in `oauth.rs` and `api.rs`.
 
-use chrono::Duration;
-use serde::Serialize;
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{Value, json};
 
-use crate::config::{DEMO_USER_ID, RefreshGrace};
+use crate::config::{DEMO_USER_ID, RefreshGrace, StatedExpiresIn};
 use crate::hosts::Platform;
 use crate::journal::Event;
 use crate::store::{AccessRecord, AuthCode, Grant, Pair, RefreshRecord, State};
 use crate::tokens::{self, AccessClaims};
+use crate::witness::CallId;
 
 /// Lifetime of an authorization code.
 const CODE_TTL_MINUTES: i64 = 20;
 
+/// `secs` seconds after `from`, saturating at the ends of time (settings are test input).
+fn after(from: DateTime<Utc>, secs: i64) -> DateTime<Utc> {
+    Duration::try_seconds(secs)
+        .and_then(|d| from.checked_add_signed(d))
+        .unwrap_or(if secs > 0 {
+            DateTime::<Utc>::MAX_UTC
+        } else {
+            DateTime::<Utc>::MIN_UTC
+        })
+}
+
 /// A successful token response.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct IssuedTokens {
-    pub token_type: &'static str,
-    pub expires_in: i64,
+    /// The access token's real lifetime.
+    pub ttl_secs: i64,
+    /// What `expires_in` says.
+    pub stated: StatedExpiresIn,
     pub access_token: String,
     pub refresh_token: String,
     /// Only Kommo documents this field.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub server_time: Option<i64>,
+}
+
+impl IssuedTokens {
+    /// The response body.
+    pub fn to_json(&self) -> Value {
+        let mut body = json!({
+            "token_type": "Bearer",
+            "access_token": self.access_token,
+            "refresh_token": self.refresh_token,
+        });
+        match &self.stated {
+            StatedExpiresIn::Truthful => body["expires_in"] = json!(self.ttl_secs),
+            StatedExpiresIn::Missing => {}
+            StatedExpiresIn::Value(value) => body["expires_in"] = value.clone(),
+        }
+        if let Some(server_time) = self.server_time {
+            body["server_time"] = json!(server_time);
+        }
+        body
+    }
 }
 
 /// Why the token endpoint refused; each maps to one row of amoCRM's error table.
@@ -130,7 +163,7 @@ impl State {
             .get(client_id)
             .map(|i| i.scopes.clone())
             .unwrap_or_default();
-        let grant_id = self.next_grant_id();
+        let grant_id = self.next_grant_id(client_id);
         self.grants.insert(
             grant_id,
             Grant {
@@ -148,18 +181,33 @@ impl State {
     }
 
     /// Exchanges a refresh token, applying the rotation and grace rules, and journals the
-    /// presentation (which token, whether it was the latest, whether it was accepted).
+    /// presentation (which token, whether it was the latest, whether it was accepted). A known
+    /// token that is not the newest of its grant is reported to the witness whatever the verdict.
     pub fn refresh(
         &mut self,
         client_id: &str,
         host_account: i64,
         refresh_token: &str,
+        call: Option<&CallId>,
     ) -> Result<IssuedTokens, TokenError> {
         let presented = self.judge_refresh(client_id, host_account, refresh_token);
+        let known = presented.is_some();
         let (latest, verdict) = match presented {
             Some((latest, verdict)) => (latest, verdict),
             None => (false, Err(TokenError::RefreshUnknown)),
         };
+        if let Some(call) = call.filter(|_| known) {
+            self.witness.token_call_judged(call, latest);
+        }
+        if known && !latest {
+            let now = self.clock.now();
+            self.witness.rotated_presented(
+                client_id,
+                now,
+                tokens::fingerprint(refresh_token),
+                verdict.is_ok(),
+            );
+        }
         let stale = verdict == Err(TokenError::RefreshRevoked) && !latest && {
             // Revoked because it was rotated out, not because the whole grant died.
             self.refresh_tokens
@@ -234,8 +282,7 @@ impl State {
     /// Appends a new pair to a grant and makes it current.
     fn issue_pair(&mut self, grant_id: u64, via: &'static str) -> Result<IssuedTokens, TokenError> {
         let now = self.clock.now();
-        let at_ttl = self.config.access_token_ttl_secs;
-        let rt_expires_at = now + Duration::seconds(self.config.refresh_token_ttl_secs);
+        let rt_expires_at = after(now, self.config.refresh_token_ttl_secs);
         let refresh_token = tokens::new_refresh_token();
         let grant = self
             .grants
@@ -246,6 +293,18 @@ impl State {
             .get(&grant.account_id)
             .map(|a| a.platform)
             .ok_or(TokenError::InvalidClient)?;
+        let own = self
+            .integrations
+            .get(&grant.client_id)
+            .map(|i| i.tokens.clone())
+            .unwrap_or_default();
+        let at_ttl = own
+            .access_ttl_secs
+            .unwrap_or(self.config.access_token_ttl_secs);
+        let stated = own
+            .stated_expires_in
+            .unwrap_or_else(|| self.config.stated_expires_in.clone());
+        let at_expires_at = after(now, at_ttl);
         let (access_token, jti) = self.signer.issue(&AccessClaims {
             client_id: &grant.client_id,
             user_id: DEMO_USER_ID,
@@ -254,7 +313,7 @@ impl State {
             grant_type: via,
             scopes: &grant.scopes,
             issued_at: now,
-            expires_at: now + Duration::seconds(at_ttl),
+            expires_at: at_expires_at,
         });
         grant.pairs.push(Pair {
             refresh_expires_at: rt_expires_at,
@@ -268,7 +327,7 @@ impl State {
             AccessRecord {
                 grant_id,
                 pair,
-                expires_at: now + Duration::seconds(at_ttl),
+                expires_at: at_expires_at,
             },
         );
         self.refresh_tokens
@@ -284,8 +343,8 @@ impl State {
             via: via.to_owned(),
         });
         Ok(IssuedTokens {
-            token_type: "Bearer",
-            expires_in: at_ttl,
+            ttl_secs: at_ttl,
+            stated,
             access_token,
             refresh_token,
             server_time: (platform == Platform::Kommo).then(|| now.timestamp()),
@@ -340,8 +399,8 @@ impl State {
 
     /// Kills every grant and pending code of an integration.
     pub fn revoke_all(&mut self, client_id: &str) {
-        for grant in self.grants.values_mut() {
-            if grant.client_id == client_id {
+        for id in self.grants_of(client_id) {
+            if let Some(grant) = self.grants.get_mut(&id) {
                 grant.revoked = true;
             }
         }

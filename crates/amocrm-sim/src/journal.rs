@@ -4,6 +4,7 @@
 //! "which refresh token did the client present, and was it the latest?". It never stores secrets:
 //! requests are recorded without query values or bodies, tokens only by fingerprint or `jti`.
 
+use std::collections::VecDeque;
 use std::future::{Ready, ready};
 use std::rc::Rc;
 
@@ -15,6 +16,7 @@ use futures_util::future::LocalBoxFuture;
 use serde::Serialize;
 
 use crate::hosts::request_host;
+use crate::observe::Presented;
 use crate::sim::Sim;
 
 /// One journal line.
@@ -97,27 +99,107 @@ pub enum Event {
         from: String,
         to: String,
     },
+    /// A webhook subscription was created, or re-posted (`replaced`: settings replaced, re-armed).
+    WebhookSubscribed {
+        account_id: i64,
+        webhook_id: i64,
+        destination: String,
+        settings: Vec<String>,
+        replaced: bool,
+    },
+    /// A webhook subscription was deleted.
+    WebhookUnsubscribed {
+        account_id: i64,
+        webhook_id: i64,
+        destination: String,
+    },
+    /// A subscription was switched off (more than 100 invalid answers in 2 h).
+    WebhookDisabled {
+        account_id: i64,
+        webhook_id: i64,
+        destination: String,
+        invalid_answers: usize,
+    },
+    /// One attempt to deliver a webhook, and what follows it.
+    WebhookDelivery {
+        account_id: i64,
+        webhook_id: i64,
+        delivery_id: u64,
+        destination: String,
+        /// The `settings` codes the event answers to.
+        events: Vec<String>,
+        attempt: u32,
+        /// `X-Amocrm-Requestid` of the attempt.
+        request_id: String,
+        /// `None`: no answer within 2 s, or no connection.
+        status: Option<u16>,
+        error: Option<String>,
+        /// `delivered`, `retry` or `failed`.
+        outcome: String,
+        next_attempt_at: Option<DateTime<Utc>>,
+    },
+    /// A delivery the drop knob swallowed.
+    WebhookDropped {
+        account_id: i64,
+        destination: String,
+        events: Vec<String>,
+    },
 }
 
-/// The journal itself.
-#[derive(Debug, Default)]
+/// The journal itself: a ring of the latest `capacity` entries. `seq` keeps counting when old
+/// entries fall out, so `since` stays meaningful; the witness keeps its own exact tallies.
+#[derive(Debug)]
 pub struct Journal {
-    entries: Vec<JournalEntry>,
+    entries: VecDeque<JournalEntry>,
+    capacity: usize,
+    last_seq: u64,
 }
 
 impl Journal {
-    /// Appends an event stamped with the simulator time.
-    pub fn push(&mut self, at: DateTime<Utc>, event: Event) {
-        let seq = self.entries.len() as u64 + 1;
-        self.entries.push(JournalEntry { seq, at, event });
+    /// An empty journal keeping at most `capacity` entries (0 keeps none).
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            entries: VecDeque::new(),
+            capacity,
+            last_seq: 0,
+        }
     }
 
-    /// Entries with `seq > since`.
+    /// Appends an event stamped with the simulator time, dropping the oldest entry when full.
+    pub fn push(&mut self, at: DateTime<Utc>, event: Event) {
+        self.last_seq += 1;
+        if self.capacity == 0 {
+            return;
+        }
+        if self.entries.len() >= self.capacity {
+            self.entries.pop_front();
+        }
+        self.entries.push_back(JournalEntry {
+            seq: self.last_seq,
+            at,
+            event,
+        });
+    }
+
+    /// Retained entries with `seq > since`.
     pub fn since(&self, since: u64) -> Vec<JournalEntry> {
-        let start = usize::try_from(since)
+        let first = self.entries.front().map_or(self.last_seq + 1, |e| e.seq);
+        let skip = usize::try_from(since.saturating_add(1).saturating_sub(first))
             .unwrap_or(usize::MAX)
             .min(self.entries.len());
-        self.entries[start..].to_vec()
+        self.entries.range(skip..).cloned().collect()
+    }
+
+    /// The `seq` of the newest entry ever recorded (retained or not).
+    pub fn last_seq(&self) -> u64 {
+        self.last_seq
+    }
+
+    /// Changes the capacity, dropping the oldest entries beyond it.
+    pub fn set_capacity(&mut self, capacity: usize) {
+        self.capacity = capacity;
+        let excess = self.entries.len().saturating_sub(capacity);
+        self.entries.drain(..excess);
     }
 }
 
@@ -208,6 +290,11 @@ where
         let query_keys = url::form_urlencoded::parse(req.query_string().as_bytes())
             .map(|(key, _)| key.into_owned())
             .collect();
+        // Counted on arrival, whatever the answer will be.
+        let arrival = Presented::of_api_request(&host, &path, req.head()).and_then(|presented| {
+            self.sim
+                .with_state(|s| s.observe_api_arrival(&presented, &path))
+        });
         let service = Rc::clone(&self.service);
         let sim = self.sim.clone();
         Box::pin(async move {
@@ -218,17 +305,56 @@ where
                 .get::<Involved>()
                 .cloned()
                 .unwrap_or_default();
-            sim.record(Event::Request {
-                host,
-                method,
-                path,
-                query_keys,
-                route: involved.route.map(str::to_owned),
-                status: res.status().as_u16(),
-                client_id: involved.client_id,
-                account_id: involved.account_id,
+            let status = res.status().as_u16();
+            sim.with_state(|s| {
+                if status == 401
+                    && let Some(client_id) = &arrival
+                {
+                    s.observe_api_refusal(client_id);
+                }
+                s.record(Event::Request {
+                    host,
+                    method,
+                    path,
+                    query_keys,
+                    route: involved.route.map(str::to_owned),
+                    status,
+                    client_id: involved.client_id.or(arrival),
+                    account_id: involved.account_id,
+                });
             });
             Ok(res)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(n: i64) -> Event {
+        Event::CodeIssued {
+            client_id: String::new(),
+            account_id: n,
+        }
+    }
+
+    #[test]
+    fn ring_keeps_the_latest_and_seq_keeps_counting() {
+        let mut journal = Journal::new(3);
+        let now = Utc::now();
+        for n in 1..=5 {
+            journal.push(now, event(n));
+        }
+        let seqs = |entries: Vec<JournalEntry>| entries.iter().map(|e| e.seq).collect::<Vec<_>>();
+        assert_eq!(seqs(journal.since(0)), vec![3, 4, 5]);
+        assert_eq!(seqs(journal.since(3)), vec![4, 5]);
+        assert_eq!(seqs(journal.since(5)), Vec::<u64>::new());
+        assert_eq!(seqs(journal.since(99)), Vec::<u64>::new());
+        journal.set_capacity(1);
+        assert_eq!(seqs(journal.since(0)), vec![5]);
+        journal.set_capacity(0);
+        journal.push(now, event(6));
+        assert_eq!((journal.since(0).len(), journal.last_seq()), (0, 6));
     }
 }

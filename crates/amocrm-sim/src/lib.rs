@@ -2,14 +2,17 @@
 //!
 //! An in-memory stand-in for amoCRM's and Kommo's side of the external-integration OAuth flow
 //! (the "site button"): the button script, the consent popup, the secrets webhook, the redirect
-//! with a code, the token endpoint with refresh rotation, a slice of the account API, rate limits,
-//! uninstall and subdomain changes — each shaped after the protocol digest in
-//! `shared/spec/amocrm.md`.
+//! with a code, the token endpoint with refresh rotation, a slice of the account API with demo
+//! leads and contacts, account webhooks and their deliveries, rate limits, uninstall and
+//! subdomain changes — each shaped after amoCRM's documented behaviour (the protocol digest in
+//! `docs/amocrm-protocol.md`).
 //!
 //! It is an *independent witness*: it shares no code with the client it tests, and its journal
 //! records what the client actually did (which refresh token it presented, whether that was the
 //! latest, where secrets went), so tests can assert on behaviour a client cannot report about
-//! itself.
+//! itself. Its per-integration tallies ([`Sim::violations`]) let a harness check global
+//! invariants after every test: API bursts, token calls too close together, rotated refresh
+//! tokens presented, expired access tokens used.
 //!
 //! ## Routing
 //! - **By `Host`** (server-to-server): `www.amocrm.ru` / `www.kommo.com` serve the button and the
@@ -28,27 +31,38 @@
 
 // Handlers return `Result<HttpResponse, HttpResponse>`: the error *is* the answer to send, made
 // once per request, so boxing it would only add noise.
-#![allow(clippy::result_large_err)]
+#![expect(
+    clippy::result_large_err,
+    reason = "actix answers are large error values by design; boxing them buys nothing here"
+)]
 
 mod admin;
+mod admin_crm;
 mod api;
 mod button;
+mod changes;
 mod clock;
 mod config;
 mod consent;
+mod crm;
+mod entities;
 mod faults;
 mod grants;
+mod hooks;
 mod hosts;
 mod html;
 mod journal;
 mod limits;
 mod oauth;
+mod observe;
 mod outbound;
 mod problem;
 mod sim;
+mod sim_crm;
 mod site;
 mod store;
 mod tokens;
+mod witness;
 
 use std::net::SocketAddr;
 
@@ -58,16 +72,20 @@ use actix_web::{App, HttpServer, Scope, web};
 
 pub use admin::ADMIN_PREFIX;
 pub use config::{
-    AccountSeed, ConfigPatch, DEMO_USER_ID, DEMO_USER_NAME, RefreshGrace, SecretsFormat, SimConfig,
+    AccountSeed, ConfigPatch, DEMO_USER_ID, DEMO_USER_NAME, IntegrationTokens, RefreshGrace,
+    SecretsFormat, SimConfig, StatedExpiresIn,
 };
+pub use crm::EntityKind;
 pub use faults::{Fault, FaultKind, Route};
+pub use hooks::{Attempt, Delivery, DeliveryState, HookKnob, HookKnobKind, WebhookView};
 pub use hosts::{Platform, SimHost};
 pub use journal::{Event, JournalEntry};
 pub use outbound::disconnect_signature;
 pub use sim::{NewIntegration, SeededInstall, Sim, SimError};
 pub use store::{AccountView, Integration, IntegrationKind, Stats};
+pub use witness::{InvariantLimits, TokenCall, Violation, WitnessTotals};
 
-use api::Collection;
+use entities::Collection;
 use journal::RecordRequests;
 
 /// Mounts every simulator route (admin API, browser-prefix routes, Host-guarded routes) into an
@@ -123,24 +141,48 @@ fn site_scope(
         )
         .route("/api/v4/account", web::get().to(api::account))
         .route(
-            "/api/v4/leads",
-            web::get().to(|site| api::list(site, Collection::Leads)),
+            "/api/v4/leads/pipelines",
+            web::get().to(entities::pipelines),
         )
-        .route(
-            "/api/v4/leads",
-            web::post().to(|site, body| api::create(site, Collection::Leads, body)),
-        )
-        .route(
-            "/api/v4/contacts",
-            web::get().to(|site| api::list(site, Collection::Contacts)),
-        )
-        .route(
-            "/api/v4/contacts",
-            web::post().to(|site, body| api::create(site, Collection::Contacts, body)),
-        )
+        .configure(|cfg| collection_routes(cfg, Collection::Leads))
+        .configure(|cfg| collection_routes(cfg, Collection::Contacts))
         .route("/api/v4/users", web::get().to(api::users))
+        .route("/api/v4/webhooks", web::get().to(hooks::api::list))
+        .route("/api/v4/webhooks", web::post().to(hooks::api::subscribe))
+        .route(
+            "/api/v4/webhooks",
+            web::delete().to(hooks::api::unsubscribe),
+        )
         .default_service(web::to(not_found))
         .wrap(RecordRequests { sim })
+}
+
+/// `GET`/`POST`/`PATCH /api/v4/{name}` and `GET`/`PATCH /api/v4/{name}/{id}`.
+fn collection_routes(cfg: &mut web::ServiceConfig, collection: Collection) {
+    let name = match collection {
+        Collection::Leads => "leads",
+        Collection::Contacts => "contacts",
+    };
+    cfg.route(
+        &format!("/api/v4/{name}"),
+        web::get().to(move |site| entities::list(site, collection)),
+    )
+    .route(
+        &format!("/api/v4/{name}"),
+        web::post().to(move |site, body| entities::create(site, collection, body)),
+    )
+    .route(
+        &format!("/api/v4/{name}"),
+        web::patch().to(move |site, body| entities::update_many(site, collection, body)),
+    )
+    .route(
+        &format!("/api/v4/{name}/{{id}}"),
+        web::get().to(move |site| entities::get_one(site, collection)),
+    )
+    .route(
+        &format!("/api/v4/{name}/{{id}}"),
+        web::patch().to(move |site, body| entities::update_one(site, collection, body)),
+    );
 }
 
 async fn not_found() -> actix_web::HttpResponse {

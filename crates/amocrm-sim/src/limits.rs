@@ -52,8 +52,11 @@ impl RateLimiter {
             .is_some_and(|until| Instant::now() < until)
     }
 
-    /// Admits or refuses one request of `client_id`.
+    /// Admits or refuses one request of `client_id`; a policy of 0 per second admits everything.
     pub fn admit(&mut self, client_id: &str, policy: Policy) -> Verdict {
+        if policy.per_sec == 0 {
+            return Verdict::Allowed;
+        }
         let now = Instant::now();
         let window = self.windows.entry(client_id.to_owned()).or_default();
         if window.blocked_until.is_some_and(|until| now < until) {
@@ -112,5 +115,17 @@ mod tests {
         assert_eq!(limiter.admit("c", policy), Verdict::Blocked);
         assert!(limiter.is_blocked("c"));
         assert_eq!(limiter.admit("other", policy), Verdict::Allowed);
+    }
+
+    #[test]
+    fn zero_turns_the_limit_off() {
+        let policy = Policy {
+            per_sec: 0,
+            violations_before_block: 1,
+            block: Duration::from_secs(60),
+        };
+        let mut limiter = RateLimiter::default();
+        assert!((0..1000).all(|_| limiter.admit("c", policy) == Verdict::Allowed));
+        assert!(!limiter.is_blocked("c"));
     }
 }

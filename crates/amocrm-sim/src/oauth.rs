@@ -13,7 +13,9 @@ use crate::faults::{self, Proceed, Route};
 use crate::grants::TokenError;
 use crate::journal::note_client;
 use crate::problem;
-use crate::site::{Site, respond};
+use crate::site::Site;
+use crate::tokens;
+use crate::witness::CallId;
 
 /// The fields of both grants; which are required depends on `grant_type`.
 #[derive(Debug, Default, Deserialize)]
@@ -71,22 +73,60 @@ fn token_error(error: TokenError) -> HttpResponse {
     }
 }
 
-/// `POST /oauth2/access_token`
+/// `POST /oauth2/access_token`. Every call of a known integration is reported to the witness on
+/// arrival (before any fault fires) and its outcome when answered.
 pub async fn access_token(site: Site, body: Bytes) -> HttpResponse {
-    respond(handle(site, body).await)
+    let call = register_call(&site, &body);
+    let (response, issued, answered) = match handle(&site, &body, call.as_ref()).await {
+        Ok(answer) => (answer.response, true, answer.answered),
+        Err(response) => (response, false, true),
+    };
+    if let Some(call) = call {
+        let status = answered.then(|| response.status().as_u16());
+        site.sim
+            .with_state(|s| s.witness.token_call_finished(&call, status, issued));
+    }
+    response
 }
 
-async fn handle(site: Site, body: Bytes) -> Result<HttpResponse, HttpResponse> {
-    let proceed = site.enter(Route::Token).await?;
-    let account_id = site.account_id()?;
-    let content_type = site
-        .req
+/// Reports the arrival of a token call to the witness, attributed by the body's `client_id`
+/// (read leniently: a malformed body still counts if it names a known integration). A call to a
+/// host that is no account (a renamed subdomain's old name) never reaches the account's
+/// integration, so it is not counted against it.
+fn register_call(site: &Site, body: &[u8]) -> Option<CallId> {
+    site.account_id().ok()?;
+    let request = TokenRequest::parse(&content_type(site), body).ok()?;
+    let client_id = request.client_id.as_deref()?;
+    let grant_type = request.grant_type.as_deref().unwrap_or_default();
+    let fingerprint = request.refresh_token.as_deref().map(tokens::fingerprint);
+    site.sim.with_state(|s| {
+        s.integrations.contains_key(client_id).then(|| {
+            let now = s.clock.now();
+            s.witness
+                .token_call(client_id, now, grant_type, fingerprint)
+        })
+    })
+}
+
+fn content_type(site: &Site) -> String {
+    site.req
         .headers()
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
-        .to_ascii_lowercase();
-    let request = TokenRequest::parse(&content_type, &body)?;
+        .to_ascii_lowercase()
+}
+
+/// Tokens were issued; `answered` is false when the client gets a broken connection instead.
+struct Issued {
+    response: HttpResponse,
+    answered: bool,
+}
+
+async fn handle(site: &Site, body: &[u8], call: Option<&CallId>) -> Result<Issued, HttpResponse> {
+    let proceed = site.enter(Route::Token).await?;
+    let account_id = site.account_id()?;
+    let request = TokenRequest::parse(&content_type(site), body)?;
     let grant_type = required(&request.grant_type, "grant_type")?;
     let client_id = required(&request.client_id, "client_id")?;
     let client_secret = required(&request.client_secret, "client_secret")?;
@@ -108,7 +148,7 @@ async fn handle(site: Site, body: Bytes) -> Result<HttpResponse, HttpResponse> {
             let refresh_token = required(&request.refresh_token, "refresh_token")?;
             site.sim.with_state(|s| {
                 s.authenticate_client(client_id, client_secret, redirect_uri)?;
-                s.refresh(client_id, account_id, refresh_token)
+                s.refresh(client_id, account_id, refresh_token, call)
             })
         }
         _ => {
@@ -119,8 +159,18 @@ async fn handle(site: Site, body: Bytes) -> Result<HttpResponse, HttpResponse> {
         }
     };
     let issued = result.map_err(token_error)?;
-    match proceed {
-        Proceed::ThenDrop(after) => Ok(faults::broken_connection(after).await),
-        Proceed::Normally => Ok(HttpResponse::Ok().json(issued)),
-    }
+    Ok(match proceed {
+        Proceed::ThenDrop(after) => Issued {
+            response: faults::broken_connection(after).await,
+            answered: false,
+        },
+        Proceed::ThenStatus(status) => Issued {
+            response: problem::http(status, "Simulated fault after rotation"),
+            answered: true,
+        },
+        Proceed::Normally => Issued {
+            response: HttpResponse::Ok().json(issued.to_json()),
+            answered: true,
+        },
+    })
 }

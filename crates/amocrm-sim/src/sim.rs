@@ -1,17 +1,21 @@
 //! [`Sim`]: the shared simulator state and the in-process test API. Every method here has an HTTP
 //! twin under `/_sim/admin/` (see `admin.rs`).
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Once, PoisonError, Weak};
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
+use tokio::sync::Notify;
 
-use crate::config::{AccountSeed, ConfigPatch, SimConfig};
+use crate::config::{AccountSeed, ConfigPatch, IntegrationTokens, SimConfig};
 use crate::faults::{Fault, Route};
+use crate::hooks;
 use crate::journal::{Event, JournalEntry};
 use crate::outbound;
 use crate::store::{AccountView, Integration, IntegrationKind, State, Stats};
 use crate::tokens;
+use crate::witness::{InvariantLimits, TokenCall, Violation, WitnessTotals};
 
 /// Errors of the test/admin API.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -30,6 +34,12 @@ pub enum SimError {
     InvalidFault(String),
     #[error("invalid integration: {0}")]
     InvalidIntegration(String),
+    #[error("invalid setting: {0}")]
+    InvalidSetting(String),
+    #[error("no entity with id {0}")]
+    UnknownEntity(i64),
+    #[error("rejected: {0}")]
+    Rejected(String),
 }
 
 /// An integration registered beforehand, for the `data-client-id` button variant.
@@ -64,21 +74,45 @@ pub struct Sim {
     inner: Arc<Inner>,
 }
 
-struct Inner {
+pub(crate) struct Inner {
     state: Mutex<State>,
     /// What `reset` returns to.
     initial: SimConfig,
+    /// Wakes the webhook sender.
+    hooks_wake: Arc<Notify>,
+    /// The webhook sender was started (with the first subscription).
+    hooks_sender: Once,
 }
 
 impl Sim {
     /// A simulator with `config`'s accounts and settings.
     pub fn new(config: SimConfig) -> Self {
+        let hooks_wake = Arc::new(Notify::new());
         Self {
             inner: Arc::new(Inner {
-                state: Mutex::new(State::new(config.clone())),
+                state: Mutex::new(State::new(config.clone(), hooks_wake.clone())),
                 initial: config,
+                hooks_wake,
+                hooks_sender: Once::new(),
             }),
         }
+    }
+
+    /// The simulator behind a weak handle, while it exists.
+    pub(crate) fn upgrade(inner: &Weak<Inner>) -> Option<Self> {
+        inner.upgrade().map(|inner| Self { inner })
+    }
+
+    /// Starts the webhook sender if it is not running yet.
+    pub(crate) fn ensure_hook_sender(&self) {
+        self.inner.hooks_sender.call_once(|| {
+            hooks::start_sender(Arc::downgrade(&self.inner), self.inner.hooks_wake.clone());
+        });
+    }
+
+    /// Makes the webhook sender look for due deliveries now.
+    pub(crate) fn wake_hooks(&self) {
+        self.inner.hooks_wake.notify_one();
     }
 
     /// Runs `f` under the lock. A panic elsewhere must not wedge the simulator, so poisoning is
@@ -110,13 +144,14 @@ impl Sim {
     pub fn update_config(&self, patch: ConfigPatch) -> SimConfig {
         self.with_state(|s| {
             patch.apply(&mut s.config);
+            s.journal.set_capacity(s.config.journal_capacity);
             s.config.clone()
         })
     }
 
     /// Forgets everything and starts over from the configuration given to [`Sim::new`].
     pub fn reset(&self) {
-        let fresh = State::new(self.inner.initial.clone());
+        let fresh = State::new(self.inner.initial.clone(), self.inner.hooks_wake.clone());
         self.with_state(|s| *s = fresh);
     }
 
@@ -128,6 +163,12 @@ impl Sim {
     /// Journal entries with `seq > since`.
     pub fn journal_since(&self, since: u64) -> Vec<JournalEntry> {
         self.with_state(|s| s.journal.since(since))
+    }
+
+    /// The `seq` of the newest journal entry ever recorded (older ones may have been dropped,
+    /// see `SimConfig::journal_capacity`); pass it to [`Sim::journal_since`] later.
+    pub fn journal_last_seq(&self) -> u64 {
+        self.with_state(|s| s.journal.last_seq())
     }
 
     /// Simulator time.
@@ -176,9 +217,12 @@ impl Sim {
         self.with_state(|s| s.account_mut(account_id).map(|a| a.paid = paid))
     }
 
-    /// Every integration, secrets included (this is a test double).
+    /// Every integration, secrets included (this is a test double), oldest first.
     pub fn integrations(&self) -> Vec<Integration> {
-        self.with_state(|s| s.integrations.values().cloned().collect())
+        let mut all: Vec<Integration> =
+            self.with_state(|s| s.integrations.values().cloned().collect());
+        all.sort_by(|a, b| (a.created_at, &a.client_id).cmp(&(b.created_at, &b.client_id)));
+        all
     }
 
     /// Registers an integration for the `data-client-id` variant; it is installed into an
@@ -202,6 +246,8 @@ impl Sim {
                 scopes: spec.scopes,
                 installed_in: Default::default(),
                 created_at: s.clock.now(),
+                tokens: Default::default(),
+                api_refusal_probability: 0.0,
             };
             s.integrations
                 .insert(integration.client_id.clone(), integration.clone());
@@ -238,6 +284,8 @@ impl Sim {
                 scopes: default_scopes(),
                 installed_in: [account_id].into(),
                 created_at: s.clock.now(),
+                tokens: Default::default(),
+                api_refusal_probability: 0.0,
             };
             let client_id = integration.client_id.clone();
             let client_secret = integration.client_secret.clone();
@@ -313,5 +361,54 @@ impl Sim {
     /// The active faults.
     pub fn faults(&self) -> Vec<(Route, Fault)> {
         self.with_state(|s| s.faults.list())
+    }
+
+    /// Sets an integration's own access-token lifetime and stated `expires_in` (for tokens issued
+    /// from now on; absent fields fall back to the [`SimConfig`] defaults).
+    pub fn set_integration_tokens(
+        &self,
+        client_id: &str,
+        tokens: IntegrationTokens,
+    ) -> Result<(), SimError> {
+        self.with_state(|s| s.integration_mut(client_id).map(|i| i.tokens = tokens))
+    }
+
+    /// Makes API calls of an integration that carry a valid token answer 401 with probability
+    /// `probability` (0 turns it off).
+    pub fn set_api_refusal(&self, client_id: &str, probability: f64) -> Result<(), SimError> {
+        if !(0.0..=1.0).contains(&probability) {
+            return Err(SimError::InvalidSetting(
+                "probability must be within 0..=1".into(),
+            ));
+        }
+        self.with_state(|s| {
+            s.integration_mut(client_id)
+                .map(|i| i.api_refusal_probability = probability)
+        })
+    }
+
+    /// Every rule the traffic so far broke, judged against `limits` (see [`Violation`]).
+    pub fn violations(&self, limits: &InvariantLimits) -> Vec<Violation> {
+        self.with_state(|s| s.witness.violations(limits))
+    }
+
+    /// The most API arrivals in any one-second window (real time), per client id.
+    pub fn max_api_arrivals_per_second(&self) -> HashMap<String, usize> {
+        self.with_state(|s| s.witness.max_per_second())
+    }
+
+    /// The token-endpoint calls of an integration, oldest first (the latest 256).
+    pub fn token_calls(&self, client_id: &str) -> Vec<TokenCall> {
+        self.with_state(|s| s.witness.token_calls(client_id))
+    }
+
+    /// How many API requests an integration made (every answer counted).
+    pub fn api_arrivals(&self, client_id: &str) -> usize {
+        self.with_state(|s| usize::try_from(s.witness.arrivals(client_id)).unwrap_or(usize::MAX))
+    }
+
+    /// The witness's totals over every integration.
+    pub fn witness_totals(&self) -> WitnessTotals {
+        self.with_state(|s| s.witness.totals())
     }
 }

@@ -5,22 +5,24 @@
 //! the property a racing client must cope with) and is never held across an `.await`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use tokio::sync::Notify;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::{Value, json};
 
 use crate::clock::Clock;
-use crate::config::{AccountSeed, SimConfig};
+use crate::config::{AccountSeed, IntegrationTokens, SimConfig};
+use crate::crm::{self, Crm, catalog::Lang};
 use crate::faults::Faults;
+use crate::hooks::Hooks;
 use crate::hosts::{Platform, is_valid_subdomain};
 use crate::journal::{Event, Journal};
 use crate::limits::RateLimiter;
 use crate::sim::SimError;
 use crate::tokens::JwtSigner;
-
-/// Largest page and batch the API accepts, as documented.
-pub const MAX_PAGE: usize = 250;
+use crate::witness::Witness;
 
 /// An account of the demo user.
 #[derive(Debug)]
@@ -31,9 +33,11 @@ pub struct Account {
     pub name: String,
     pub admin: bool,
     pub paid: bool,
+    /// The plan includes API webhooks.
+    pub api_webhooks: bool,
     pub created_at: DateTime<Utc>,
-    pub leads: Entities,
-    pub contacts: Entities,
+    /// Leads, contacts and notes.
+    pub crm: Crm,
 }
 
 impl Account {
@@ -52,6 +56,7 @@ impl Account {
             name: self.name.clone(),
             admin: self.admin,
             paid: self.paid,
+            api_webhooks: self.api_webhooks,
         }
     }
 }
@@ -66,42 +71,7 @@ pub struct AccountView {
     pub name: String,
     pub admin: bool,
     pub paid: bool,
-}
-
-/// An in-memory entity collection (leads or contacts) of one account.
-#[derive(Debug, Default)]
-pub struct Entities {
-    items: Vec<Value>,
-}
-
-impl Entities {
-    /// Stores new entities, assigning ids; returns the stored objects.
-    pub fn add(&mut self, objects: Vec<Value>, account_id: i64, now: i64) -> Vec<Value> {
-        let first_id = 1 + self.items.len() as i64;
-        let stored: Vec<Value> = objects
-            .into_iter()
-            .zip(first_id..)
-            .map(|(mut object, id)| {
-                object["id"] = json!(id);
-                object["account_id"] = json!(account_id);
-                object["created_at"] = json!(now);
-                object["updated_at"] = json!(now);
-                object
-            })
-            .collect();
-        self.items.extend(stored.iter().cloned());
-        stored
-    }
-
-    /// One page (1-based) and whether another follows.
-    pub fn page(&self, page: usize, limit: usize) -> (&[Value], bool) {
-        let start = page
-            .saturating_sub(1)
-            .saturating_mul(limit)
-            .min(self.items.len());
-        let end = start.saturating_add(limit).min(self.items.len());
-        (&self.items[start..end], end < self.items.len())
-    }
+    pub api_webhooks: bool,
 }
 
 /// Whether an integration was created by the metadata button or registered beforehand.
@@ -129,6 +99,10 @@ pub struct Integration {
     /// Accounts the integration is installed in.
     pub installed_in: BTreeSet<i64>,
     pub created_at: DateTime<Utc>,
+    /// Its own access-token settings (test knob).
+    pub tokens: IntegrationTokens,
+    /// Probability (0..=1) that an API call with a valid token is refused with 401 (test knob).
+    pub api_refusal_probability: f64,
 }
 
 /// A single-use authorization code.
@@ -189,6 +163,10 @@ pub struct Stats {
     pub rate_limited: u64,
     pub blocked: u64,
     pub secrets_deliveries: u64,
+    /// Webhook delivery attempts answered (or timed out).
+    pub webhook_attempts: u64,
+    /// API calls refused with 401 by the random-refusal knob.
+    pub api_refusals_injected: u64,
 }
 
 /// Everything, behind the simulator's lock.
@@ -196,7 +174,11 @@ pub struct State {
     pub config: SimConfig,
     pub clock: Clock,
     pub accounts: BTreeMap<i64, Account>,
-    pub integrations: BTreeMap<String, Integration>,
+    /// `(platform, subdomain)` → account id, so host resolution is O(1) with many accounts.
+    hosts: HashMap<Platform, HashMap<String, i64>>,
+    pub integrations: HashMap<String, Integration>,
+    /// Grant ids per client id, so revocation does not scan every grant.
+    grants_by_client: HashMap<String, Vec<u64>>,
     pub codes: HashMap<String, AuthCode>,
     pub grants: HashMap<u64, Grant>,
     pub access_tokens: HashMap<String, AccessRecord>,
@@ -206,31 +188,47 @@ pub struct State {
     pub limiter: RateLimiter,
     pub stats: Stats,
     pub signer: JwtSigner,
+    pub witness: Witness,
+    pub hooks: Hooks,
     next_grant: u64,
 }
 
 impl State {
-    /// A fresh state; seeds that are invalid or collide are skipped with a warning.
-    pub fn new(config: SimConfig) -> Self {
+    /// A fresh state; seeds that are invalid or collide are skipped with a warning. `wake` is
+    /// the webhook sender's bell.
+    pub fn new(config: SimConfig, wake: Arc<Notify>) -> Self {
         let mut state = Self {
             accounts: BTreeMap::new(),
+            hosts: HashMap::new(),
             clock: Clock::default(),
-            integrations: BTreeMap::new(),
+            integrations: HashMap::new(),
+            grants_by_client: HashMap::new(),
             codes: HashMap::new(),
             grants: HashMap::new(),
             access_tokens: HashMap::new(),
             refresh_tokens: HashMap::new(),
-            journal: Journal::default(),
+            journal: Journal::new(config.journal_capacity),
             faults: Faults::default(),
             limiter: RateLimiter::default(),
             stats: Stats::default(),
             signer: JwtSigner::new(),
+            witness: Witness::default(),
+            hooks: Hooks::new(wake),
             next_grant: 1,
             config,
         };
+        let demo = state.config.demo_data;
         for seed in state.config.accounts.clone() {
-            if let Err(error) = state.add_account(seed) {
-                tracing::warn!(%error, "amocrm-sim: skipping account seed");
+            let id = seed.id;
+            match state.add_account(seed) {
+                Ok(_) if demo => {
+                    let now = state.clock.now().timestamp();
+                    if let Some(account) = state.accounts.get_mut(&id) {
+                        crm::demo::seed(&mut account.crm, now);
+                    }
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "amocrm-sim: skipping account seed"),
             }
         }
         state
@@ -255,11 +253,15 @@ impl State {
             name: seed.name,
             admin: seed.admin,
             paid: true,
+            api_webhooks: true,
             created_at: self.clock.now(),
-            leads: Entities::default(),
-            contacts: Entities::default(),
+            crm: Crm::new(Lang::of(seed.platform)),
         };
         let view = account.view();
+        self.hosts
+            .entry(account.platform)
+            .or_default()
+            .insert(account.subdomain.clone(), account.id);
         self.accounts.insert(account.id, account);
         Ok(view)
     }
@@ -276,9 +278,8 @@ impl State {
 
     /// The account served at `{subdomain}.{platform}`.
     pub fn account_by_host(&self, platform: Platform, subdomain: &str) -> Option<&Account> {
-        self.accounts
-            .values()
-            .find(|a| a.platform == platform && a.subdomain == subdomain)
+        let id = self.hosts.get(&platform)?.get(subdomain)?;
+        self.accounts.get(id)
     }
 
     /// Mutable access to an account by id.
@@ -298,6 +299,9 @@ impl State {
         self.check_subdomain_free(platform, subdomain)?;
         let account = self.account_mut(id)?;
         let from = std::mem::replace(&mut account.subdomain, subdomain.to_owned());
+        let hosts = self.hosts.entry(platform).or_default();
+        hosts.remove(&from);
+        hosts.insert(subdomain.to_owned(), id);
         self.record(Event::SubdomainRenamed {
             account_id: id,
             from,
@@ -313,10 +317,31 @@ impl State {
             .ok_or_else(|| SimError::UnknownIntegration(client_id.to_owned()))
     }
 
-    /// Reserves the id of a new grant.
-    pub fn next_grant_id(&mut self) -> u64 {
+    /// Rolls the integration's random-refusal knob.
+    pub fn refuses_at_random(&self, client_id: &str) -> bool {
+        let p = self
+            .integrations
+            .get(client_id)
+            .map_or(0.0, |i| i.api_refusal_probability);
+        p > 0.0 && rand::Rng::gen_bool(&mut rand::thread_rng(), p.min(1.0))
+    }
+
+    /// Reserves the id of a new grant of `client_id`.
+    pub fn next_grant_id(&mut self, client_id: &str) -> u64 {
         let id = self.next_grant;
         self.next_grant += 1;
+        self.grants_by_client
+            .entry(client_id.to_owned())
+            .or_default()
+            .push(id);
         id
+    }
+
+    /// The ids of every grant of `client_id`.
+    pub fn grants_of(&self, client_id: &str) -> Vec<u64> {
+        self.grants_by_client
+            .get(client_id)
+            .cloned()
+            .unwrap_or_default()
     }
 }

@@ -108,6 +108,15 @@ impl JwtSigner {
     }
 }
 
+/// The `aud` claim (the client id) of an access token, read without checking the signature:
+/// how a request is attributed to an integration even when its token is expired or unknown.
+pub fn audience(token: &str) -> Option<String> {
+    let payload = token.split('.').nth(1)?;
+    let raw = URL_SAFE_NO_PAD.decode(payload).ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&raw).ok()?;
+    claims.get("aud")?.as_str().map(str::to_owned)
+}
+
 /// HMAC-SHA256 of `message` under `key` (any key length is valid for HMAC).
 pub fn hmac_sha256(key: &[u8], message: &[u8]) -> Vec<u8> {
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key)
@@ -145,6 +154,8 @@ mod tests {
         assert_eq!(payload["sub"], "7");
         assert_eq!(payload["account_id"], 31);
         assert_eq!(payload["api_domain"], "api-b.amocrm.ru");
+        assert_eq!(audience(&token).as_deref(), Some("cid"));
+        assert_eq!(audience("not.a-jwt.at-all"), None);
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Account identity responses: `GET /api/v4/account` and the subdomain lookup (amocrm.md §4.3, §5.2).
+//! Account identity responses: `GET /api/v4/account` and the subdomain lookup (docs/amocrm-protocol.md §4.3, §5.2).
 
 use serde::Deserialize;
 
@@ -7,7 +7,7 @@ use crate::host::{AccountHost, RefererError};
 
 /// The fields of `GET /api/v4/account` amolink uses; all other fields are ignored.
 ///
-/// Used right after a code exchange to confirm which account the token belongs to (security.md R19).
+/// Used right after a code exchange to confirm which account the token belongs to (docs/security-requirements.md R19).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct AccountInfo {
     /// The account id: the stable identity of a connection.

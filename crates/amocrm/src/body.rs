@@ -1,4 +1,4 @@
-//! Size-capped reading of response bodies (security.md R18).
+//! Size-capped reading of response bodies (docs/security-requirements.md R18).
 //!
 //! reqwest has no body limit, and a hostile or broken upstream can stream gigabytes. Bodies are read
 //! chunk by chunk and reading stops as soon as the cap is passed; the rest is never downloaded.

@@ -1,4 +1,4 @@
-//! The hardened HTTP client for amoCRM/Kommo (security.md R17–R20, R28, R39).
+//! The hardened HTTP client for amoCRM/Kommo (docs/security-requirements.md R17–R20, R28, R39).
 
 use std::time::Duration;
 
@@ -16,7 +16,7 @@ use crate::errors::{AmoError, BuildError};
 use crate::forward::{ForwardRequest, ForwardResponse, into_forward_response};
 use crate::host::AccountHost;
 use crate::problem::{Endpoint, classify};
-use crate::ssrf::PublicOnlyResolver;
+use crate::ssrf::{AddressPolicy, GuardedResolver};
 use crate::token::{OAuthApp, TokenGrant, TokenRequest, parse_grant};
 use crate::upstream::Upstream;
 
@@ -101,7 +101,7 @@ impl AmoClient {
             .user_agent(settings.user_agent)
             .https_only(upstream.is_direct());
         if upstream.is_direct() {
-            builder = builder.dns_resolver(PublicOnlyResolver);
+            builder = builder.dns_resolver(GuardedResolver::new(AddressPolicy::PublicOnly));
         }
         Ok(Self {
             http: builder.build().map_err(BuildError::Http)?,
@@ -232,7 +232,7 @@ impl AmoClient {
     }
 
     /// A request to `path` on `host` (through the upstream), with `Host` set to the account host.
-    fn request(
+    pub(crate) fn request(
         &self,
         method: Method,
         host: &AccountHost,
@@ -244,7 +244,7 @@ impl AmoClient {
     }
 
     /// Sends `request` and returns its capped body if the status is 2xx, else the classified error.
-    async fn send_capped(
+    pub(crate) async fn send_capped(
         &self,
         request: RequestBuilder,
         endpoint: Endpoint,

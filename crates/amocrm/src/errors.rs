@@ -1,4 +1,4 @@
-//! The error type every client call returns, classified for the refresh worker (security.md R39).
+//! The error type every client call returns, classified for the refresh worker (docs/security-requirements.md R39).
 //!
 //! `Display`/`Debug` never contain tokens, secrets, codes or response bodies (R28). The only text taken
 //! from amoCRM is its `hint` — a fixed library phrase such as "Authorization code has expired" — and
@@ -112,7 +112,7 @@ pub enum AmoError {
 impl AmoError {
     /// Whether retrying later may succeed: timeouts, network errors, 5xx and 429.
     ///
-    /// Everything else is terminal for this request; retrying would hide it (security.md R39).
+    /// Everything else is terminal for this request; retrying would hide it (docs/security-requirements.md R39).
     #[must_use]
     pub fn is_transient(&self) -> bool {
         matches!(

@@ -26,8 +26,9 @@ const ALLOWED_PREFIXES: &[&str] = &["/api/v4/"];
 const MAX_PATH_LEN: usize = 2048;
 const MAX_QUERY_LEN: usize = 8192;
 
-/// Request headers a tenant may pass to amoCRM (lowercase).
-const FORWARDED_REQUEST_HEADERS: &[&str] = &[
+/// Request headers a tenant may pass to amoCRM (lowercase); public so the web layer converts
+/// only these from its own header types.
+pub const FORWARDED_REQUEST_HEADERS: &[&str] = &[
     "accept",
     "accept-language",
     "content-type",
@@ -185,6 +186,17 @@ fn query_problem(query: &str) -> Option<&'static str> {
     if !query.bytes().all(|b| b.is_ascii_graphic() && b != b'#') {
         return Some("query contains a forbidden character");
     }
+    // A `%` must start an escape: anything else reaches amoCRM as a malformed URL.
+    let bytes = query.as_bytes();
+    let malformed_escape = bytes.iter().enumerate().any(|(i, &b)| {
+        b == b'%'
+            && !bytes
+                .get(i + 1..i + 3)
+                .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
+    });
+    if malformed_escape {
+        return Some("query contains a malformed percent escape");
+    }
     None
 }
 
@@ -227,6 +239,9 @@ pub(crate) fn into_forward_response(
         body: Box::pin(body),
     }
 }
+
+#[cfg(test)]
+mod props;
 
 #[cfg(test)]
 mod tests {
@@ -307,7 +322,9 @@ mod tests {
     #[test]
     fn refuses_bad_queries_and_methods() {
         let long = "a".repeat(MAX_QUERY_LEN + 1);
-        for query in ["a=1#frag", "a=1 2", "a=\r\nb", "a=ü", &long] {
+        for query in [
+            "a=1#frag", "a=1 2", "a=\r\nb", "a=ü", "a=%", "a=%4", "a=%zz", "%%41", &long,
+        ] {
             assert!(
                 request("/api/v4/leads", Some(query)).validate().is_err(),
                 "{query:?}"

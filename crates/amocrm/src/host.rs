@@ -151,6 +151,9 @@ fn ensure_url_round_trip(host: &str) -> Result<(), RefererError> {
 }
 
 #[cfg(test)]
+mod props;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::testing::hostile_referer_samples;

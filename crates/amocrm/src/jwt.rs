@@ -1,4 +1,4 @@
-//! Reading the claims of amoCRM's access-token JWT (amocrm.md §5.3).
+//! Reading the claims of amoCRM's access-token JWT (docs/amocrm-protocol.md §5.3).
 //!
 //! The token is RS256-signed with a key integrators do not have, so it is decoded **without
 //! verification**. The claims are therefore only hints for cross-checking what we already know (the
@@ -22,8 +22,10 @@ pub struct AccessClaims {
     pub api_domain: Option<String>,
     /// The audience: the integration's client id.
     pub aud: String,
-    /// Expiry, seconds since the Unix epoch.
+    /// Expiry, seconds since the Unix epoch (on amoCRM's clock).
     pub exp: i64,
+    /// Issue time, seconds since the Unix epoch (on amoCRM's clock), when present.
+    pub iat: Option<i64>,
     /// The user the token acts for (amoCRM sends the id as a string).
     pub sub: String,
 }
@@ -47,6 +49,7 @@ pub(crate) fn decode_unverified(token: &str) -> Option<AccessClaims> {
         api_domain: raw.api_domain.filter(|domain| !domain.is_empty()),
         aud: raw.aud.into_first()?,
         exp: raw.exp,
+        iat: raw.iat,
         sub: raw.sub.into_text(),
     })
 }
@@ -59,6 +62,8 @@ struct RawClaims {
     api_domain: Option<String>,
     aud: Audience,
     exp: i64,
+    #[serde(default)]
+    iat: Option<i64>,
     sub: StringOrInt,
 }
 
@@ -128,6 +133,7 @@ mod tests {
                 api_domain: Some("api-b.amocrm.ru".into()),
                 aud: "5b1f0b5e-0c6e-4a4b-9b7e-1b6f0d7a3c21".into(),
                 exp: 1_700_086_400,
+                iat: Some(1_700_000_000),
                 sub: "8123456".into(),
             }
         );

@@ -28,17 +28,20 @@ mod platform;
 mod problem;
 mod seconds;
 mod ssrf;
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 mod token;
 mod upstream;
+mod webhooks;
 
 pub use account::{AccountDomain, AccountInfo};
 pub use client::{AmoClient, ClientSettings};
 pub use domains::{DomainAllowList, DomainListError};
 pub use errors::{AmoError, BuildError};
-pub use forward::{BodyStream, ForwardRequest, ForwardResponse};
+pub use forward::{BodyStream, FORWARDED_REQUEST_HEADERS, ForwardRequest, ForwardResponse};
 pub use host::{AccountHost, RefererError};
 pub use jwt::AccessClaims;
 pub use platform::{Platform, UnknownPlatform};
-pub use ssrf::is_public_ip;
-pub use token::{OAuthApp, TokenGrant};
+pub use ssrf::{AddressPolicy, GuardedResolver, NonPublicAddress, is_public_ip, resolve_checked};
+pub use token::{LifetimeSource, OAuthApp, TokenGrant};
+pub use webhooks::AccountWebhook;

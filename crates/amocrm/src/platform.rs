@@ -5,11 +5,12 @@
 //! the other. Every validated host therefore carries the platform it belongs to, so callers can check it
 //! against the platform a connect attempt was started for.
 
-use std::fmt;
-use std::str::FromStr;
-
-/// Which amoCRM platform an account lives on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Which amoCRM platform an account lives on; its text form (`amocrm`, `kommo`) is parsed
+/// exactly, never guessed.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, strum::Display, strum::EnumString, strum::IntoStaticStr,
+)]
+#[strum(serialize_all = "lowercase", parse_err_ty = UnknownPlatform, parse_err_fn = unknown_platform)]
 pub enum Platform {
     /// amoCRM Russia: `*.amocrm.ru`.
     AmoCrm,
@@ -44,19 +45,6 @@ impl Platform {
             Self::Kommo => "https://www.kommo.com/auth/button.min.js",
         }
     }
-
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::AmoCrm => "amocrm",
-            Self::Kommo => "kommo",
-        }
-    }
-}
-
-impl fmt::Display for Platform {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 /// The text was neither `amocrm` nor `kommo`.
@@ -64,16 +52,8 @@ impl fmt::Display for Platform {
 #[error("unknown platform (expected \"amocrm\" or \"kommo\")")]
 pub struct UnknownPlatform;
 
-impl FromStr for Platform {
-    type Err = UnknownPlatform;
-
-    /// Parses the exact labels produced by `Display`; anything else is rejected rather than guessed.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        [Self::AmoCrm, Self::Kommo]
-            .into_iter()
-            .find(|platform| platform.as_str() == s)
-            .ok_or(UnknownPlatform)
-    }
+fn unknown_platform(_: &str) -> UnknownPlatform {
+    UnknownPlatform
 }
 
 /// One of the account-host suffixes amoCRM/Kommo accounts live under.

@@ -1,4 +1,4 @@
-//! Turning a non-success response into an [`AmoError`] (amocrm.md §3.4, §6, §7; security.md R39).
+//! Turning a non-success response into an [`AmoError`] (docs/amocrm-protocol.md §3.4, §6, §7; docs/security-requirements.md R39).
 //!
 //! amoCRM answers errors with `application/problem+json` (`{hint?, title, type, status, detail}`), but
 //! blocked accounts get nginx HTML and some 429s are not JSON at all, so the body is only ever a hint:
@@ -64,7 +64,7 @@ pub(crate) fn classify(
     }
 }
 
-/// 400/401 from an OAuth endpoint, refined by amoCRM's `hint`/`title`/`detail` (§3.4 table).
+/// 400/401 from an OAuth endpoint, refined by amoCRM's `hint`/`title`/`detail` (`docs/amocrm-protocol.md` §3.4).
 fn classify_oauth_refusal(status: StatusCode, problem: &Map<String, Value>) -> AmoError {
     let text = |key: &str| problem.get(key).and_then(Value::as_str);
     let hint = text("hint").map(clean_hint).filter(|hint| !hint.is_empty());

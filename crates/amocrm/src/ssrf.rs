@@ -1,14 +1,44 @@
-//! Connect-time address policy (security requirement R18).
+//! The outbound guard: which addresses amolink may connect to, enforced when it connects.
 //!
-//! Validating the *name* is not enough: an allow-listed name can still resolve to an internal address
-//! (DNS rebinding, a hijacked record, a split-horizon resolver). So without a simulator override every
-//! name is resolved by [`PublicOnlyResolver`], which refuses the whole answer if any address is not a
-//! public unicast address. The check happens when reqwest connects, so there is no gap between checking
-//! and using the address.
+//! Validating the *name* is not enough: an allow-listed name can still resolve to an internal
+//! address (DNS rebinding, a hijacked record, a split-horizon resolver). So every name amolink
+//! resolves for an outgoing request — amoCRM calls here, tenants' webhook endpoints in `web` —
+//! goes through [`GuardedResolver`], which refuses the whole answer if any address falls outside
+//! its [`AddressPolicy`]. The check happens when reqwest connects, so there is no gap between
+//! checking and using the address. (The principle is requirement R18 in
+//! `docs/security-requirements.md`.)
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+
+/// Which addresses an outgoing connection may reach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddressPolicy {
+    /// Public unicast addresses only ([`is_public_ip`]).
+    PublicOnly,
+    /// Public addresses and loopback (development: local receivers and demos). Private,
+    /// link-local, CGNAT and metadata ranges stay refused even here.
+    PublicOrLoopback,
+}
+
+impl AddressPolicy {
+    /// Whether a connection to `ip` is allowed.
+    #[must_use]
+    pub fn allows(self, ip: IpAddr) -> bool {
+        is_public_ip(ip) || (self == Self::PublicOrLoopback && is_loopback(ip))
+    }
+}
+
+/// Loopback in every spelling, including IPv4-mapped `::ffff:127.0.0.1`.
+fn is_loopback(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_loopback(),
+        IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+    }
+}
 
 /// Whether `ip` is a public unicast address we may connect to.
 ///
@@ -77,36 +107,63 @@ fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
     }
 }
 
-/// The name resolved to an address [`is_public_ip`] refuses; the connection is never attempted.
+/// The name resolved to an address the policy refuses; the connection is never attempted.
 #[derive(Debug, thiserror::Error)]
 #[error("refusing to connect: {name} resolves to non-public address {address}")]
-pub(crate) struct NonPublicAddress {
+pub struct NonPublicAddress {
     name: String,
     address: IpAddr,
 }
 
-/// A DNS resolver that resolves normally, then refuses any answer containing a non-public address.
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct PublicOnlyResolver;
+/// Resolves `name` and checks every address against `policy`.
+///
+/// # Errors
+/// [`NonPublicAddress`] when any address is refused; the resolver's error when the name does
+/// not resolve (an empty answer included).
+pub async fn resolve_checked(
+    policy: AddressPolicy,
+    name: &str,
+) -> Result<Vec<SocketAddr>, Box<dyn std::error::Error + Send + Sync>> {
+    // Port 0: reqwest substitutes the URL's port.
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((name, 0)).await?.collect();
+    if addrs.is_empty() {
+        return Err(std::io::Error::new(std::io::ErrorKind::NotFound, "no address").into());
+    }
+    if let Some(bad) = addrs.iter().find(|addr| !policy.allows(addr.ip())) {
+        return Err(NonPublicAddress {
+            name: name.to_owned(),
+            address: bad.ip(),
+        }
+        .into());
+    }
+    Ok(addrs)
+}
 
-impl Resolve for PublicOnlyResolver {
+/// A DNS resolver that resolves normally, then refuses any answer with an address outside its
+/// policy.
+#[derive(Debug, Clone, Copy)]
+pub struct GuardedResolver(AddressPolicy);
+
+impl GuardedResolver {
+    #[must_use]
+    pub const fn new(policy: AddressPolicy) -> Self {
+        Self(policy)
+    }
+}
+
+impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
+        let policy = self.0;
         let name = name.as_str().to_owned();
         Box::pin(async move {
-            // Port 0: reqwest substitutes the URL's port.
-            let addrs: Vec<SocketAddr> =
-                tokio::net::lookup_host((name.as_str(), 0)).await?.collect();
-            if let Some(bad) = addrs.iter().find(|addr| !is_public_ip(addr.ip())) {
-                return Err(NonPublicAddress {
-                    name,
-                    address: bad.ip(),
-                }
-                .into());
-            }
+            let addrs = resolve_checked(policy, &name).await?;
             Ok(Box::new(addrs.into_iter()) as Addrs)
         })
     }
 }
+
+#[cfg(test)]
+mod props;
 
 #[cfg(test)]
 mod tests {
@@ -196,10 +253,24 @@ mod tests {
         }
     }
 
+    #[test]
+    fn loopback_is_allowed_only_by_the_development_policy() {
+        for addr in ["127.0.0.1", "::1", "::ffff:127.0.0.1"] {
+            assert!(AddressPolicy::PublicOrLoopback.allows(ip(addr)), "{addr}");
+            assert!(!AddressPolicy::PublicOnly.allows(ip(addr)), "{addr}");
+        }
+        for addr in ["10.0.0.1", "169.254.169.254", "fd00::1"] {
+            assert!(!AddressPolicy::PublicOrLoopback.allows(ip(addr)), "{addr}");
+        }
+    }
+
     #[tokio::test]
     async fn resolver_refuses_names_that_resolve_to_loopback() {
         let name = Name::from_str("localhost").expect("valid name");
-        let err = match PublicOnlyResolver.resolve(name).await {
+        let err = match GuardedResolver::new(AddressPolicy::PublicOnly)
+            .resolve(name)
+            .await
+        {
             Ok(addrs) => panic!("resolved to {:?}", addrs.collect::<Vec<_>>()),
             Err(err) => err,
         };
@@ -210,7 +281,10 @@ mod tests {
     async fn resolver_refuses_ip_literals_of_private_ranges() {
         for literal in ["127.0.0.1", "10.0.0.1", "169.254.169.254"] {
             let name = Name::from_str(literal).expect("valid name");
-            let err = PublicOnlyResolver.resolve(name).await.err();
+            let err = GuardedResolver::new(AddressPolicy::PublicOnly)
+                .resolve(name)
+                .await
+                .err();
             assert!(
                 err.is_some_and(|e| e.is::<NonPublicAddress>()),
                 "{literal} was not refused"

@@ -1,11 +1,20 @@
 //! Shared test fixtures, compiled into the library so amolink's end-to-end tests reuse the exact list.
 
-/// Hostile `referer` values that [`crate::AccountHost::parse`] must refuse (security.md §3.6 item 1,
+/// Hostile `referer` values that [`crate::AccountHost::parse`] must refuse (docs/security-requirements.md, bad inputs item 1,
 /// plus variants of each trick). The 10 kB labels are not here because they cannot be `'static` cheaply;
 /// the host tests build them.
 #[must_use]
 pub fn hostile_referer_samples() -> &'static [&'static str] {
     HOSTILE_REFERERS
+}
+
+/// Parses a token-endpoint answer exactly as [`crate::AmoClient`] does after a 2xx, for property
+/// tests and fuzzing of that parser from outside the crate (`fuzz/`).
+///
+/// # Errors
+/// [`crate::AmoError::InvalidResponse`] for a body without a usable access token.
+pub fn parse_token_response(body: &[u8]) -> Result<crate::TokenGrant, crate::AmoError> {
+    crate::token::parse_grant(body)
 }
 
 const HOSTILE_REFERERS: &[&str] = &[

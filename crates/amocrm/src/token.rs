@@ -1,4 +1,4 @@
-//! The token endpoint: request body and response parsing (amocrm.md §3.1–3.3, security.md §3.6 item 4).
+//! The token endpoint: request body and response parsing (docs/amocrm-protocol.md §3.1–3.3, docs/security-requirements.md, bad inputs item 4).
 //!
 //! Parsing is deliberately lenient about everything except the access token itself. Once amoCRM has
 //! answered 200 it has already rotated the refresh token, so refusing the response over a malformed
@@ -14,14 +14,22 @@ use crate::errors::AmoError;
 use crate::jwt::{self, AccessClaims};
 use crate::seconds;
 
-/// Shortest lifetime we report: a smaller or negative `expires_in` would make callers refresh in a loop.
-const MIN_EXPIRES_IN: Duration = Duration::from_secs(60);
-/// Longest lifetime we report: amoCRM access tokens live 24 h; more than a week is not credible.
-const MAX_EXPIRES_IN: Duration = Duration::from_secs(7 * 24 * 60 * 60);
-/// Assumed when `expires_in` is missing or unreadable: amoCRM's documented access-token lifetime. A
-/// wrong guess self-corrects (the API answers 401 and the caller refreshes), while assuming the minimum
-/// would make every caller refresh again at once.
-const DEFAULT_EXPIRES_IN: Duration = Duration::from_secs(24 * 60 * 60);
+/// The longest lifetime taken at its word: amoCRM access tokens live 24 h, so a stated week or more
+/// is a unit mistake or a broken server, not a grant.
+const MAX_CREDIBLE_LIFETIME: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+
+/// Where a grant's [`TokenGrant::expires_in`] comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LifetimeSource {
+    /// The response's `expires_in`, as stated.
+    ExpiresIn,
+    /// `expires_in` was missing or absurd (≤ 0, over a week, not a number); the access token's
+    /// own claims (`exp − iat`, a duration, so clock skew does not matter) said it instead.
+    TokenClaims,
+    /// Nothing credible was said: the token is treated as already expired, so it is never
+    /// used or handed out (amolink never claims validity amoCRM did not grant).
+    Unknown,
+}
 
 /// The OAuth client credentials of one connection (each external-button install has its own).
 #[derive(Debug, Clone, Copy)]
@@ -44,15 +52,20 @@ pub struct TokenGrant {
     /// The rotated refresh token; `None` if the response had none, in which case the caller keeps the
     /// one it has (RFC 6749 §6).
     pub refresh_token: Option<SecretString>,
-    /// Lifetime of the access token, clamped to [60 s, 7 d].
+    /// How long the access token is valid, as amoCRM said it (see [`LifetimeSource`]); zero
+    /// when it said nothing credible. Counted from the moment the request was *sent*, which is
+    /// before amoCRM issued the token, so an expiry computed that way is never later than
+    /// amoCRM's, whatever either clock says.
     pub expires_in: Duration,
+    /// What `expires_in` is based on.
+    pub expires_in_source: LifetimeSource,
     /// The access token's claims, decoded without verification (see [`AccessClaims`]).
     pub claims: Option<AccessClaims>,
     /// amoCRM's clock at issue time, seconds since the Unix epoch (Kommo sends it).
     pub server_time: Option<i64>,
 }
 
-/// Body of `POST /oauth2/access_token`. Secrets travel only here, never in a URL (security.md R20).
+/// Body of `POST /oauth2/access_token`. Secrets travel only here, never in a URL (docs/security-requirements.md R20).
 #[derive(Serialize)]
 pub(crate) struct TokenRequest<'a> {
     client_id: &'a str,
@@ -122,24 +135,48 @@ pub(crate) fn parse_grant(body: &[u8]) -> Result<TokenGrant, AmoError> {
     if raw.access_token.is_empty() {
         return Err(AmoError::InvalidResponse);
     }
-    let expires_in = raw
-        .expires_in
-        .as_ref()
-        .and_then(seconds::from_json)
-        .map_or(DEFAULT_EXPIRES_IN, |secs| {
-            seconds::clamp(secs, MIN_EXPIRES_IN, MAX_EXPIRES_IN)
-        });
+    let claims = jwt::decode_unverified(&raw.access_token);
+    let (expires_in, expires_in_source) = lifetime(raw.expires_in.as_ref(), claims.as_ref());
     Ok(TokenGrant {
-        claims: jwt::decode_unverified(&raw.access_token),
+        claims,
         access_token: SecretString::from(raw.access_token),
         refresh_token: raw
             .refresh_token
             .filter(|token| !token.is_empty())
             .map(SecretString::from),
         expires_in,
+        expires_in_source,
         server_time: raw.server_time.as_ref().and_then(Value::as_i64),
     })
 }
+
+/// The rule for a token's lifetime: `expires_in` when it is a credible number of seconds
+/// (more than zero, at most a week); otherwise the token's own `exp − iat` under the same test;
+/// otherwise zero. It never stretches, floors or invents a number: a value amoCRM did not say is
+/// never stored, and loops that a tiny lifetime could cause are prevented by the keeper's rules
+/// (a refresh interval and per-call token reuse), not by a padded number here.
+fn lifetime(
+    expires_in: Option<&Value>,
+    claims: Option<&AccessClaims>,
+) -> (Duration, LifetimeSource) {
+    let credible = |secs: f64| {
+        (secs >= 1.0 && secs <= MAX_CREDIBLE_LIFETIME.as_secs_f64())
+            .then(|| seconds::clamp(secs, Duration::ZERO, MAX_CREDIBLE_LIFETIME))
+    };
+    if let Some(stated) = expires_in.and_then(seconds::from_json).and_then(credible) {
+        return (stated, LifetimeSource::ExpiresIn);
+    }
+    let from_claims = claims
+        .and_then(|c| c.exp.checked_sub(c.iat?))
+        .and_then(|secs| credible(secs as f64));
+    match from_claims {
+        Some(life) => (life, LifetimeSource::TokenClaims),
+        None => (Duration::ZERO, LifetimeSource::Unknown),
+    }
+}
+
+#[cfg(test)]
+mod props;
 
 #[cfg(test)]
 mod tests {
@@ -197,26 +234,91 @@ mod tests {
     }
 
     #[test]
-    fn expires_in_edge_cases_never_panic() {
+    fn expires_in_is_taken_as_stated_when_credible() {
         let cases = [
-            (json!(-5), MIN_EXPIRES_IN),
-            (json!(0), MIN_EXPIRES_IN),
-            (json!(1e12), MAX_EXPIRES_IN),
-            (json!(u64::MAX), MAX_EXPIRES_IN),
-            (json!(i64::MIN), MIN_EXPIRES_IN),
-            (json!("86400"), Duration::from_secs(86_400)),
-            (json!(86400.5), Duration::from_secs(86_400)),
-            (json!("tomorrow"), DEFAULT_EXPIRES_IN),
-            (json!(null), DEFAULT_EXPIRES_IN),
-            (json!({"s": 1}), DEFAULT_EXPIRES_IN),
+            (json!(86400), 86_400),
+            (json!(20), 20),
+            (json!(1), 1),
+            (json!("86400"), 86_400),
+            (json!(86400.5), 86_400),
+            (json!(7 * 24 * 3600), 7 * 24 * 3600),
         ];
         for (expires_in, expected) in cases {
             let parsed =
                 grant(&json!({"access_token": "at", "expires_in": expires_in})).expect("valid");
-            assert_eq!(parsed.expires_in, expected, "{expires_in}");
+            assert_eq!(
+                parsed.expires_in,
+                Duration::from_secs(expected),
+                "{expires_in}"
+            );
+            assert_eq!(parsed.expires_in_source, LifetimeSource::ExpiresIn);
+        }
+    }
+
+    /// An opaque token says nothing about itself: absurd values leave no validity at all.
+    #[test]
+    fn absurd_expires_in_without_claims_grants_nothing() {
+        let cases = [
+            json!(-5),
+            json!(0),
+            json!(0.5),
+            json!(1e12),
+            json!(u64::MAX),
+            json!(i64::MIN),
+            json!(7 * 24 * 3600 + 1),
+            json!("tomorrow"),
+            json!(null),
+            json!({"s": 1}),
+        ];
+        for expires_in in cases {
+            let parsed =
+                grant(&json!({"access_token": "at", "expires_in": expires_in})).expect("valid");
+            assert_eq!(parsed.expires_in, Duration::ZERO, "{expires_in}");
+            assert_eq!(parsed.expires_in_source, LifetimeSource::Unknown);
         }
         let missing = grant(&json!({"access_token": "at"})).expect("valid");
-        assert_eq!(missing.expires_in, DEFAULT_EXPIRES_IN);
+        assert_eq!(missing.expires_in, Duration::ZERO);
+    }
+
+    fn jwt(iat: i64, exp: i64) -> String {
+        use base64::Engine as _;
+        let encode =
+            |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+        format!(
+            "{}.{}.sig",
+            encode(&json!({"alg": "RS256"})),
+            encode(&json!({"aud": "cid", "iat": iat, "exp": exp, "sub": "1",
+                           "account_id": 7, "base_domain": "amocrm.ru"}))
+        )
+    }
+
+    /// The token's own claims are a statement by amoCRM too; their difference is a duration,
+    /// so a skewed clock cannot stretch it.
+    #[test]
+    fn absurd_or_missing_expires_in_falls_back_to_the_tokens_own_lifetime() {
+        let token = jwt(1_700_000_000, 1_700_000_020);
+        for expires_in in [json!(0), json!(-1), json!("x"), json!(1e12)] {
+            let parsed =
+                grant(&json!({"access_token": token, "expires_in": expires_in})).expect("valid");
+            assert_eq!(parsed.expires_in, Duration::from_secs(20), "{expires_in}");
+            assert_eq!(parsed.expires_in_source, LifetimeSource::TokenClaims);
+        }
+        let missing = grant(&json!({"access_token": token})).expect("valid");
+        assert_eq!(missing.expires_in, Duration::from_secs(20));
+        // Claims as absurd as the field grant nothing either.
+        for (iat, exp) in [(10, 10), (10, 5), (0, 30 * 24 * 3600), (i64::MIN, i64::MAX)] {
+            let parsed =
+                grant(&json!({"access_token": jwt(iat, exp), "expires_in": 0})).expect("valid");
+            assert_eq!(parsed.expires_in, Duration::ZERO, "{iat}..{exp}");
+        }
+    }
+
+    /// A credible `expires_in` wins over the claims, even when they disagree.
+    #[test]
+    fn a_credible_expires_in_wins_over_the_claims() {
+        let parsed =
+            grant(&json!({"access_token": jwt(0, 86_400), "expires_in": 20})).expect("valid");
+        assert_eq!(parsed.expires_in, Duration::from_secs(20));
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Transport hardening (security.md R18): Host header on the wire, no redirects, capped bodies,
+//! Transport hardening (docs/security-requirements.md R18): Host header on the wire, no redirects, capped bodies,
 //! timeouts, and the override's validation.
 
 mod support;
@@ -173,4 +173,33 @@ fn the_override_must_be_a_bare_origin() {
         );
     }
     assert!(AmoClient::new(ClientSettings::default()).is_ok());
+}
+
+/// A redirect to an internal address (the cloud metadata service, loopback, a private range) is
+/// refused like any other: never followed, and the secret-bearing request is not repeated
+/// (security.md R18, §3.4 "redirect_to=http://127.0.0.9/").
+#[actix_web::test]
+async fn redirects_to_internal_addresses_are_refused() {
+    for location in [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://127.0.0.9/oauth2/access_token",
+        "http://10.0.0.1/",
+        "http://[::1]/",
+        "file:///etc/passwd",
+    ] {
+        let fake = FakeAmo::start(move |_| {
+            Reply::raw(302, "text/html", Vec::new()).header("location", location)
+        });
+        let creds = Creds::new();
+        let err = fake
+            .client()
+            .refresh(&host("acme.amocrm.ru"), &creds.app(), &creds.refresh_token)
+            .await
+            .expect_err("redirect must fail");
+        assert!(
+            matches!(err, AmoError::RedirectRefused { status: 302 }),
+            "{location}: {err:?}"
+        );
+        assert_eq!(fake.hits().len(), 1, "{location}: asked once, never again");
+    }
 }

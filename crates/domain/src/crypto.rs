@@ -1,4 +1,4 @@
-//! Encryption at rest for client secrets and tokens (security.md R24–R26).
+//! Encryption at rest for client secrets and tokens (docs/security-requirements.md R24–R26).
 //!
 //! Each value is sealed with AES-256-GCM under a fresh random 96-bit nonce into a text envelope
 //! `v1:{key id}:{base64url(nonce ‖ ciphertext ‖ tag)}`. The associated data binds the ciphertext

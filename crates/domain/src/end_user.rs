@@ -24,15 +24,15 @@ impl EndUserId {
     /// # Errors
     /// When the id is empty, longer than 255 characters or holds a control character.
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
-        let invalid = |message: &str| ValidationError::new("end_user_id", message);
+        let invalid = |code: &'static str| ValidationError::new("end_user_id", code);
         if raw.is_empty() {
-            return Err(invalid("end_user_id must not be empty"));
+            return Err(invalid("end-user-id-missing"));
         }
         if raw.chars().count() > MAX_END_USER_ID_CHARS {
-            return Err(invalid("end_user_id must be at most 255 characters"));
+            return Err(invalid("end-user-id-too-long"));
         }
         if raw.chars().any(is_forbidden) {
-            return Err(invalid("end_user_id must not contain control characters"));
+            return Err(invalid("end-user-id-control-characters"));
         }
         Ok(Self(raw.to_owned()))
     }
@@ -70,17 +70,11 @@ impl Metadata {
     /// When the value is not a JSON object or serializes to more than 4 KiB.
     pub fn parse(value: Value) -> Result<Self, ValidationError> {
         let Value::Object(map) = value else {
-            return Err(ValidationError::new(
-                "metadata",
-                "metadata must be a JSON object",
-            ));
+            return Err(ValidationError::new("metadata", "metadata-not-object"));
         };
         let metadata = Self(map);
         if metadata.to_json().len() > MAX_METADATA_BYTES {
-            return Err(ValidationError::new(
-                "metadata",
-                "metadata must be at most 4096 bytes of JSON",
-            ));
+            return Err(ValidationError::new("metadata", "metadata-too-large"));
         }
         Ok(metadata)
     }
@@ -92,10 +86,7 @@ impl Metadata {
     pub fn from_json(raw: &str) -> Result<Self, ValidationError> {
         match serde_json::from_str(raw) {
             Ok(Value::Object(map)) => Ok(Self(map)),
-            _ => Err(ValidationError::new(
-                "metadata",
-                "stored metadata is invalid",
-            )),
+            _ => Err(ValidationError::new("metadata", "metadata-stored-invalid")),
         }
     }
 

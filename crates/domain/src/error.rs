@@ -2,21 +2,78 @@
 
 use std::time::Duration;
 
+/// Something to tell a person, as a stable code and its parameters. The domain never writes
+/// sentences: `web` renders the code from its catalogue (`msg-<code>`) in the reader's language,
+/// and the API's problem documents carry the code for programs to branch on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// Kebab-case, stable across releases (`email-missing-at`).
+    pub code: &'static str,
+    /// Named values the rendering may use (`max` → `80`).
+    pub params: Vec<(&'static str, String)>,
+}
+
+impl Message {
+    #[must_use]
+    pub const fn new(code: &'static str) -> Self {
+        Self {
+            code,
+            params: Vec::new(),
+        }
+    }
+
+    /// Adds a parameter.
+    #[must_use]
+    pub fn with(mut self, name: &'static str, value: impl ToString) -> Self {
+        self.params.push((name, value.to_string()));
+        self
+    }
+}
+
+/// For logs: the code and its parameters (`too-long(max=80)`).
+impl std::fmt::Display for Message {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.code)?;
+        if !self.params.is_empty() {
+            let params: Vec<String> = self
+                .params
+                .iter()
+                .map(|(name, value)| format!("{name}={value}"))
+                .collect();
+            write!(f, "({})", params.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
 /// An input that does not satisfy a rule; `field` names the form or JSON field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {message}")]
 pub struct ValidationError {
     pub field: &'static str,
-    pub message: String,
+    pub message: Message,
 }
 
 impl ValidationError {
     #[must_use]
-    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
+    pub const fn new(field: &'static str, code: &'static str) -> Self {
         Self {
             field,
-            message: message.into(),
+            message: Message::new(code),
         }
+    }
+
+    /// Adds a parameter to the message.
+    #[must_use]
+    pub fn with(mut self, name: &'static str, value: impl ToString) -> Self {
+        self.message = self.message.with(name, value);
+        self
+    }
+
+    /// The message's code.
+    #[must_use]
+    pub const fn code(&self) -> &'static str {
+        self.message.code
     }
 }
 
@@ -50,10 +107,10 @@ pub enum Error {
     NotFound,
     /// The request conflicts with the current state of the resource.
     #[error("conflict: {0}")]
-    Conflict(&'static str),
-    /// amoCRM refused or failed a step of the protocol; the text is safe to show.
+    Conflict(Message),
+    /// amoCRM refused or failed a step of the protocol; the message is safe to show.
     #[error("amoCRM did not complete the request: {0}")]
-    Upstream(String),
+    Upstream(Message),
     /// The server is saturated; the caller may retry shortly.
     #[error("busy")]
     Busy,
@@ -64,6 +121,13 @@ pub enum Error {
         retry_after: Duration,
         reason: &'static str,
     },
+    /// The connection's access token has too little time left to hand out or use, and amoCRM
+    /// may not be asked for a new one before `retry_after` (the keeper's interval rule).
+    #[error("the access token cannot be refreshed yet")]
+    RefreshDeferred { retry_after: Duration },
+    /// A team or account rule refused the operation.
+    #[error(transparent)]
+    Team(#[from] crate::teams::TeamError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]

@@ -81,3 +81,11 @@ uuid_id!(
     /// One delivery of one webhook message to one endpoint.
     DeliveryId
 );
+uuid_id!(
+    /// An invitation to join a workspace.
+    InviteId
+);
+uuid_id!(
+    /// One delivery amoCRM made to a connection's events URL, stored raw.
+    InboundId
+);

@@ -5,9 +5,15 @@
 //! traits ([`ports`]) that the `persistence` crate implements, and it parses every input into a
 //! type that can only hold valid values, so the services below never re-check them.
 
+mod text;
+
 pub mod access;
 pub mod accounts;
+pub mod activity;
+pub mod amo;
 pub mod api_keys;
+pub mod audit;
+pub mod buttons;
 pub mod clock;
 pub mod connect;
 pub mod connect_sessions;
@@ -19,7 +25,11 @@ pub mod governor;
 pub mod ids;
 pub mod keeper;
 pub mod key_rotation;
+pub mod mail;
+pub mod paging;
 pub mod ports;
+pub mod relay;
+pub mod teams;
 pub mod webhooks;
 
-pub use error::{Error, StoreError, ValidationError};
+pub use error::{Error, Message, StoreError, ValidationError};

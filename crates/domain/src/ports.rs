@@ -9,13 +9,14 @@ use amocrm::Platform;
 
 use crate::{
     StoreError,
-    accounts::{Email, Member, NewAccount, Role},
-    connect::{Button, ButtonKey, Flow, FlowOutcome, NewFlow},
+    accounts::{Email, Member, NewAccount, Preferences},
+    connect::{Button, ButtonKey, ButtonSettings, Flow, FlowOutcome, NewFlow},
     connections::{
         ConnectionEvent, ConnectionFilter, ConnectionRecord, ConnectionSummary, NewEvent, Page,
-        PageCursor,
+        PageCursor, StatusChange,
     },
-    ids::{ConnectionId, FlowId, UserId, WorkspaceId},
+    ids::{ButtonId, ConnectionId, FlowId, UserId, WorkspaceId},
+    teams::NewWorkspace,
 };
 
 /// A user row as needed to check a login.
@@ -27,7 +28,7 @@ pub struct Credentials {
 
 #[async_trait]
 pub trait AccountRepository: Send + Sync {
-    /// Creates the workspace and its first user (the owner) atomically.
+    /// Creates the workspace, its first user and their owner membership atomically.
     ///
     /// # Errors
     /// [`StoreError::Duplicate`] when the email is already registered.
@@ -37,13 +38,38 @@ pub trait AccountRepository: Send + Sync {
         at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
 
+    /// Creates a workspace owned by an existing user, with its first button.
+    async fn create_workspace(
+        &self,
+        workspace: &NewWorkspace,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
     async fn credentials(&self, email: &Email) -> Result<Option<Credentials>, StoreError>;
 
-    async fn member(&self, user: UserId) -> Result<Option<Member>, StoreError>;
+    /// The user as a member of `workspace`, unless they do not belong to it (or it is being
+    /// deleted).
+    async fn member(
+        &self,
+        user: UserId,
+        workspace: WorkspaceId,
+    ) -> Result<Option<Member>, StoreError>;
+
+    /// The user as a member of the workspace they joined first, if any.
+    async fn first_member(&self, user: UserId) -> Result<Option<Member>, StoreError>;
+
+    async fn user_email(&self, user: UserId) -> Result<Option<Email>, StoreError>;
 
     async fn set_password_hash(&self, user: UserId, hash: &str) -> Result<(), StoreError>;
 
-    async fn members(&self, workspace: WorkspaceId) -> Result<Vec<(Email, Role)>, StoreError>;
+    /// The user's interface preferences (none chosen: the default).
+    async fn preferences(&self, user: UserId) -> Result<Preferences, StoreError>;
+
+    async fn set_preferences(
+        &self,
+        user: UserId,
+        preferences: &Preferences,
+    ) -> Result<(), StoreError>;
 
     /// Answers whether the database is reachable (used by `/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;
@@ -56,11 +82,14 @@ pub trait SessionRepository: Send + Sync {
     /// The session state, unless missing or expired at `now`.
     async fn load(&self, key_hash: &str, now: DateTime<Utc>) -> Result<Option<String>, StoreError>;
 
+    /// `user` and `workspace` mirror the signed-in user and their current workspace (from the
+    /// state), so all of a user's sessions, or those in one workspace, can be ended at once.
     async fn insert(
         &self,
         key_hash: &str,
         state: &str,
         user: Option<UserId>,
+        workspace: Option<WorkspaceId>,
         expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
 
@@ -70,6 +99,7 @@ pub trait SessionRepository: Send + Sync {
         key_hash: &str,
         state: &str,
         user: Option<UserId>,
+        workspace: Option<WorkspaceId>,
         expires_at: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
 
@@ -93,6 +123,20 @@ pub trait ButtonRepository: Send + Sync {
     async fn button_by_key(&self, key: &ButtonKey) -> Result<Option<Button>, StoreError>;
 
     async fn insert_button(&self, button: &Button, at: DateTime<Utc>) -> Result<(), StoreError>;
+
+    /// Replaces the settings of the workspace's button `id` (its key stays). Answers whether
+    /// the button exists in that workspace.
+    async fn update_button(
+        &self,
+        workspace: WorkspaceId,
+        id: ButtonId,
+        settings: &ButtonSettings,
+    ) -> Result<bool, StoreError>;
+
+    /// Deletes the workspace's button `id` and the connect sessions minted for it (connections
+    /// made through it do not depend on it). Answers whether it existed.
+    async fn delete_button(&self, workspace: WorkspaceId, id: ButtonId)
+    -> Result<bool, StoreError>;
 }
 
 /// Connect flows. The state-changing methods are compare-and-set updates, so concurrent callbacks
@@ -165,13 +209,14 @@ pub trait ConnectionRepository: Send + Sync {
         limit: u64,
     ) -> Result<Vec<ConnectionEvent>, StoreError>;
 
-    /// Marks the connection revoked and erases every ciphertext, unless already revoked.
-    /// Answers whether this call revoked it.
-    async fn revoke(
+    /// Applies a lifecycle transition (see `connections::lifecycle`) to a connection of the
+    /// workspace: compare-and-set of its status, the erasure the transition asks for, its event
+    /// and the event's effects, in one transaction. Answers whether the row moved.
+    async fn change_status(
         &self,
         workspace: WorkspaceId,
         id: ConnectionId,
-        event: &NewEvent,
+        change: &StatusChange,
     ) -> Result<bool, StoreError>;
 
     /// Connections of any workspace using this amoCRM client id (for amoCRM's disconnect hook).
@@ -179,13 +224,4 @@ pub trait ConnectionRepository: Send + Sync {
         &self,
         client_id: &str,
     ) -> Result<Vec<ConnectionRecord>, StoreError>;
-
-    /// Marks the connection disconnected by amoCRM and erases its tokens, unless it is already
-    /// disconnected or revoked. Answers whether this call changed it.
-    async fn mark_disconnected(
-        &self,
-        workspace: WorkspaceId,
-        id: ConnectionId,
-        event: &NewEvent,
-    ) -> Result<bool, StoreError>;
 }

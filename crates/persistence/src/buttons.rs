@@ -10,10 +10,16 @@ use domain::{
 };
 use sea_orm::{
     ActiveValue::Set, ColumnTrait as _, ConnectionTrait, EntityTrait as _, QueryFilter as _,
-    QueryOrder as _,
+    QueryOrder as _, TransactionTrait as _, sea_query::Expr,
 };
 
-use crate::{Database, database::store_error, entities::connect_buttons, time::to_millis};
+use crate::{
+    Database,
+    database::store_error,
+    entities::{connect_buttons, connect_sessions},
+    stored::{corrupt, parse},
+    time::to_millis,
+};
 
 pub(crate) async fn insert(
     db: &impl ConnectionTrait,
@@ -42,37 +48,32 @@ pub(crate) async fn insert(
     Ok(())
 }
 
-fn corrupt(what: &str) -> StoreError {
-    StoreError::Unavailable(anyhow::anyhow!(
-        "stored connect button has an invalid {what}"
-    ))
-}
-
 fn to_button(row: connect_buttons::Model) -> Result<Button, StoreError> {
-    let platform = row.platform.parse().map_err(|_| corrupt("platform"))?;
+    let platform = parse(&row.platform, "connect button platform")?;
     let scopes = row
         .scopes
         .split(',')
         .map(|s| match s {
             "crm" => Ok(Scope::Crm),
             "notifications" => Ok(Scope::Notifications),
-            _ => Err(corrupt("scope")),
+            _ => Err(corrupt("connect button scope")),
         })
         .collect::<Result<_, _>>()?;
     Ok(Button {
         id: ButtonId::from_uuid(row.id),
         workspace: WorkspaceId::from_uuid(row.workspace_id),
-        key: ButtonKey::parse(&row.key).map_err(|_| corrupt("key"))?,
+        key: ButtonKey::parse(&row.key).map_err(|_| corrupt("connect button key"))?,
         settings: ButtonSettings {
             platform,
             name: row.name,
             description: row.description,
-            logo_url: row.logo_url.parse().map_err(|_| corrupt("logo"))?,
+            logo_url: parse(&row.logo_url, "connect button logo")?,
             scopes,
             title: row.title,
-            color: ButtonColor::parse(platform, &row.color).map_err(|_| corrupt("color"))?,
+            color: ButtonColor::parse(platform, &row.color)
+                .map_err(|_| corrupt("connect button color"))?,
             compact: row.compact,
-            mode: row.mode.parse().map_err(|_| corrupt("mode"))?,
+            mode: parse(&row.mode, "connect button mode")?,
         },
     })
 }
@@ -104,5 +105,54 @@ impl ButtonRepository for Database {
 
     async fn insert_button(&self, button: &Button, at: DateTime<Utc>) -> Result<(), StoreError> {
         insert(&self.conn, button, at).await
+    }
+
+    async fn update_button(
+        &self,
+        workspace: WorkspaceId,
+        id: ButtonId,
+        settings: &ButtonSettings,
+    ) -> Result<bool, StoreError> {
+        use connect_buttons::Column as C;
+        let s = settings;
+        let result = connect_buttons::Entity::update_many()
+            .col_expr(C::Platform, Expr::value(s.platform.to_string()))
+            .col_expr(C::Name, Expr::value(s.name.clone()))
+            .col_expr(C::Description, Expr::value(s.description.clone()))
+            .col_expr(C::LogoUrl, Expr::value(s.logo_url.to_string()))
+            .col_expr(C::Scopes, Expr::value(s.scopes_attribute()))
+            .col_expr(C::Title, Expr::value(s.title.clone()))
+            .col_expr(C::Color, Expr::value(s.color.as_str()))
+            .col_expr(C::Compact, Expr::value(s.compact))
+            .col_expr(C::Mode, Expr::value(s.mode.as_str()))
+            .filter(C::Id.eq(id.as_uuid()))
+            .filter(C::WorkspaceId.eq(workspace.as_uuid()))
+            .exec(&self.conn)
+            .await
+            .map_err(store_error)?;
+        Ok(result.rows_affected == 1)
+    }
+
+    async fn delete_button(
+        &self,
+        workspace: WorkspaceId,
+        id: ButtonId,
+    ) -> Result<bool, StoreError> {
+        let txn = self.conn.begin().await.map_err(store_error)?;
+        // The foreign key cascades too; said here so SQLite without enforced keys agrees.
+        connect_sessions::Entity::delete_many()
+            .filter(connect_sessions::Column::ButtonId.eq(id.as_uuid()))
+            .filter(connect_sessions::Column::WorkspaceId.eq(workspace.as_uuid()))
+            .exec(&txn)
+            .await
+            .map_err(store_error)?;
+        let result = connect_buttons::Entity::delete_many()
+            .filter(connect_buttons::Column::Id.eq(id.as_uuid()))
+            .filter(connect_buttons::Column::WorkspaceId.eq(workspace.as_uuid()))
+            .exec(&txn)
+            .await
+            .map_err(store_error)?;
+        txn.commit().await.map_err(store_error)?;
+        Ok(result.rows_affected == 1)
     }
 }

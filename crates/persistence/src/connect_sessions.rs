@@ -10,35 +10,30 @@ use domain::{
     ids::{ButtonId, ConnectSessionId, WorkspaceId},
 };
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait as _, Condition, EntityTrait as _, QueryFilter as _,
-    sea_query::Expr,
+    ActiveValue::Set, ColumnTrait as _, Condition, EntityTrait as _, PaginatorTrait as _,
+    QueryFilter as _, sea_query::Expr,
 };
 
 use crate::{
     Database,
     database::store_error,
-    entities::connect_sessions::{self, Column},
+    entities::{
+        connect_flows,
+        connect_sessions::{self, Column},
+    },
+    stored::{corrupt, metadata},
     time::{from_millis, to_millis},
 };
 
 fn to_session(row: connect_sessions::Model) -> Result<ConnectSession, StoreError> {
-    let corrupt = |what: &str| {
-        StoreError::Unavailable(anyhow::anyhow!(
-            "stored connect session has an invalid {what}"
-        ))
-    };
     Ok(ConnectSession {
         id: ConnectSessionId::from_uuid(row.id),
         workspace: WorkspaceId::from_uuid(row.workspace_id),
         button: ButtonId::from_uuid(row.button_id),
         end_user: EndUser {
-            id: EndUserId::parse(&row.end_user_id).map_err(|_| corrupt("end user id"))?,
-            metadata: row
-                .metadata
-                .as_deref()
-                .map(Metadata::from_json)
-                .transpose()
-                .map_err(|_| corrupt("metadata"))?,
+            id: EndUserId::parse(&row.end_user_id)
+                .map_err(|_| corrupt("connect session end user id"))?,
+            metadata: metadata(row.metadata.as_deref(), "connect session metadata")?,
         },
         expires_at: from_millis(row.expires_at),
         binding_hash: row.binding_hash,
@@ -101,6 +96,19 @@ impl ConnectSessionRepository for Database {
         Ok(result.rows_affected == 1)
     }
 
+    async fn open_connect_session_count(
+        &self,
+        workspace: WorkspaceId,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        connect_sessions::Entity::find()
+            .filter(Column::WorkspaceId.eq(workspace.as_uuid()))
+            .filter(Column::ExpiresAt.gt(to_millis(now)))
+            .count(&self.conn)
+            .await
+            .map_err(store_error)
+    }
+
     async fn purge_connect_sessions(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         let result = connect_sessions::Entity::delete_many()
             .filter(Column::ExpiresAt.lt(to_millis(before)))
@@ -108,5 +116,31 @@ impl ConnectSessionRepository for Database {
             .await
             .map_err(store_error)?;
         Ok(result.rows_affected)
+    }
+
+    async fn connect_session_completed(&self, id: ConnectSessionId) -> Result<bool, StoreError> {
+        let Some(session) = connect_sessions::Entity::find_by_id(id.as_uuid())
+            .one(&self.conn)
+            .await
+            .map_err(store_error)?
+        else {
+            return Ok(false);
+        };
+        let (Some(binding), Some(redeemed_at)) = (session.binding_hash, session.redeemed_at) else {
+            return Ok(false);
+        };
+        // A flow this session started (same browser, button and end user, since it was
+        // redeemed) that made a connection.
+        let completed = connect_flows::Entity::find()
+            .filter(connect_flows::Column::WorkspaceId.eq(session.workspace_id))
+            .filter(connect_flows::Column::ButtonId.eq(session.button_id))
+            .filter(connect_flows::Column::BindingHash.eq(binding))
+            .filter(connect_flows::Column::EndUserId.eq(session.end_user_id))
+            .filter(connect_flows::Column::CreatedAt.gte(redeemed_at))
+            .filter(connect_flows::Column::ConnectionId.is_not_null())
+            .count(&self.conn)
+            .await
+            .map_err(store_error)?;
+        Ok(completed > 0)
     }
 }

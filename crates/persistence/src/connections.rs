@@ -1,13 +1,13 @@
 //! Connections and their event history. Every query is filtered by the workspace id it is given,
 //! except the disconnect-hook lookup by amoCRM client id, which by nature crosses tenants.
 
-use amocrm::Platform;
 use async_trait::async_trait;
+use domain::amo::Platform;
 use domain::{
     StoreError,
     connections::{
-        ConnectionEvent, ConnectionFilter, ConnectionRecord, ConnectionStatus, ConnectionSummary,
-        NewEvent, Page, PageCursor,
+        ConnectionEvent, ConnectionFilter, ConnectionRecord, ConnectionSummary, NewEvent, Page,
+        PageCursor, StatusChange, TokenCall,
     },
     end_user::Metadata,
     ids::{ConnectionId, WorkspaceId},
@@ -15,7 +15,7 @@ use domain::{
 };
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait as _, Condition, ConnectionTrait, EntityTrait as _, QueryFilter as _,
+    ColumnTrait as _, Condition, DerivePartialModel, EntityTrait as _, QueryFilter as _,
     QueryOrder as _, QuerySelect as _, TransactionTrait as _,
     sea_query::{Expr, ExprTrait as _, LikeExpr, Order, Query},
 };
@@ -27,18 +27,16 @@ use crate::{
         connection_events,
         connections::{self, Column},
     },
+    lifecycle::{self, Target},
+    stored::{metadata, parse},
     time::{from_millis, to_millis},
 };
-
-fn corrupt(what: &str) -> StoreError {
-    StoreError::Unavailable(anyhow::anyhow!("stored connection has an invalid {what}"))
-}
 
 pub(crate) fn to_record(row: connections::Model) -> Result<ConnectionRecord, StoreError> {
     Ok(ConnectionRecord {
         id: ConnectionId::from_uuid(row.id),
         workspace: WorkspaceId::from_uuid(row.workspace_id),
-        platform: row.platform.parse().map_err(|_| corrupt("platform"))?,
+        platform: parse(&row.platform, "connection platform")?,
         account_id: row.account_id,
         account_name: row.account_name,
         host: row.host,
@@ -48,22 +46,64 @@ pub(crate) fn to_record(row: connections::Model) -> Result<ConnectionRecord, Sto
         access_token: row.access_token,
         refresh_token: row.refresh_token,
         access_expires_at: row.access_expires_at.map(from_millis),
+        access_lifetime: row
+            .access_lifetime_secs
+            .map(|secs| std::time::Duration::from_secs(u64::try_from(secs).unwrap_or(0))),
+        token_call: row.token_call_at.map(|at| TokenCall {
+            at: from_millis(at),
+            after_refusal: row.token_call_refusal,
+        }),
         next_refresh_at: row.next_refresh_at.map(from_millis),
         refresh_failures: row.refresh_failures,
-        status: row.status.parse().map_err(|_| corrupt("status"))?,
+        status: parse(&row.status, "connection status")?,
         status_reason: row.status_reason,
         status_at: from_millis(row.status_at),
         connected_at: from_millis(row.connected_at),
         last_refresh_at: row.last_refresh_at.map(from_millis),
         last_error: row.last_error,
         end_user_id: row.end_user_id,
-        metadata: row
-            .metadata
-            .as_deref()
-            .map(Metadata::from_json)
-            .transpose()
-            .map_err(|_| corrupt("metadata"))?,
+        metadata: metadata(row.metadata.as_deref(), "connection metadata")?,
     })
+}
+
+/// The columns a listing shows. The sealed client secret and tokens are most of a row's bytes
+/// and no listing shows them, so they are not read (nor decoded) for one.
+#[derive(Debug, DerivePartialModel)]
+#[sea_orm(entity = "connections::Entity")]
+struct SummaryRow {
+    id: uuid::Uuid,
+    platform: String,
+    account_id: i64,
+    account_name: String,
+    host: String,
+    status: String,
+    status_reason: Option<String>,
+    connected_at: i64,
+    access_expires_at: Option<i64>,
+    last_refresh_at: Option<i64>,
+    last_error: Option<String>,
+    end_user_id: Option<String>,
+    metadata: Option<String>,
+}
+
+impl SummaryRow {
+    fn into_summary(self) -> Result<ConnectionSummary, StoreError> {
+        Ok(ConnectionSummary {
+            id: ConnectionId::from_uuid(self.id),
+            platform: parse(&self.platform, "connection platform")?,
+            account_id: self.account_id,
+            account_name: self.account_name,
+            host: self.host,
+            status: parse(&self.status, "connection status")?,
+            status_reason: self.status_reason,
+            connected_at: from_millis(self.connected_at),
+            access_expires_at: self.access_expires_at.map(from_millis),
+            last_refresh_at: self.last_refresh_at.map(from_millis),
+            last_error: self.last_error,
+            end_user_id: self.end_user_id,
+            metadata: metadata(self.metadata.as_deref(), "connection metadata")?,
+        })
+    }
 }
 
 /// End-user columns are written only when the new record has an end user, so reconnecting
@@ -73,6 +113,11 @@ fn attributed(value: Option<String>) -> sea_orm::ActiveValue<Option<String>> {
         Some(v) => Set(Some(v)),
         None => NotSet,
     }
+}
+
+/// Whole seconds of a lifetime, as stored.
+pub(crate) fn secs(duration: std::time::Duration) -> i64 {
+    i64::try_from(duration.as_secs()).unwrap_or(i64::MAX)
 }
 
 fn search_text(record: &ConnectionRecord) -> String {
@@ -89,74 +134,6 @@ fn like_literal(raw: &str) -> String {
         escaped.push(c);
     }
     escaped
-}
-
-pub(crate) async fn insert_events(
-    db: &impl ConnectionTrait,
-    workspace: WorkspaceId,
-    connection: ConnectionId,
-    events: &[NewEvent],
-) -> Result<(), StoreError> {
-    if events.is_empty() {
-        return Ok(());
-    }
-    connection_events::Entity::insert_many(events.iter().map(|event| {
-        connection_events::ActiveModel {
-            id: Set(uuid::Uuid::new_v4()),
-            connection_id: Set(connection.as_uuid()),
-            workspace_id: Set(workspace.as_uuid()),
-            kind: Set(event.kind.as_str().to_owned()),
-            actor: Set(event.actor.to_string()),
-            detail: Set(event.detail.clone()),
-            at: Set(to_millis(event.at)),
-        }
-    }))
-    .exec_without_returning(db)
-    .await
-    .map_err(store_error)?;
-    crate::webhooks::enqueue(db, workspace, connection, events).await?;
-    Ok(())
-}
-
-/// Applies a status change with erasure to one row, then records `event` if the row changed.
-async fn transition(
-    db: &Database,
-    workspace: WorkspaceId,
-    id: ConnectionId,
-    status: ConnectionStatus,
-    erase_client_secret: bool,
-    unless: &[ConnectionStatus],
-    event: &NewEvent,
-) -> Result<bool, StoreError> {
-    let txn = db.conn.begin().await.map_err(store_error)?;
-    let none = || Expr::value(Option::<String>::None);
-    let mut update = connections::Entity::update_many()
-        .col_expr(Column::Status, Expr::value(status.as_str()))
-        .col_expr(Column::StatusAt, Expr::value(to_millis(event.at)))
-        .col_expr(Column::StatusReason, Expr::value(event.detail.clone()))
-        .col_expr(Column::AccessToken, none())
-        .col_expr(Column::RefreshToken, none())
-        .col_expr(Column::AccessExpiresAt, Expr::value(Option::<i64>::None))
-        .col_expr(Column::NextRefreshAt, Expr::value(Option::<i64>::None))
-        .col_expr(Column::LeaseOwner, none())
-        .col_expr(Column::LeaseUntil, Expr::value(Option::<i64>::None))
-        .col_expr(Column::UpdatedAt, Expr::value(to_millis(event.at)));
-    if erase_client_secret {
-        update = update.col_expr(Column::ClientSecret, none());
-    }
-    let result = update
-        .filter(Column::WorkspaceId.eq(workspace.as_uuid()))
-        .filter(Column::Id.eq(id.as_uuid()))
-        .filter(Column::Status.is_not_in(unless.iter().map(|s| s.as_str())))
-        .exec(&txn)
-        .await
-        .map_err(store_error)?;
-    let changed = result.rows_affected == 1;
-    if changed {
-        insert_events(&txn, workspace, id, std::slice::from_ref(event)).await?;
-    }
-    txn.commit().await.map_err(store_error)?;
-    Ok(changed)
 }
 
 #[async_trait]
@@ -206,6 +183,9 @@ impl ConnectionRepository for Database {
             access_token: Set(record.access_token.clone()),
             refresh_token: Set(record.refresh_token.clone()),
             access_expires_at: Set(record.access_expires_at.map(to_millis)),
+            access_lifetime_secs: Set(record.access_lifetime.map(secs)),
+            token_call_at: Set(record.token_call.map(|call| to_millis(call.at))),
+            token_call_refusal: Set(record.token_call.is_some_and(|call| call.after_refusal)),
             status: Set(record.status.as_str().to_owned()),
             status_reason: Set(record.status_reason.clone()),
             status_at: Set(to_millis(record.status_at)),
@@ -240,7 +220,7 @@ impl ConnectionRepository for Database {
             .await
             .map_err(store_error)?;
         }
-        insert_events(&txn, record.workspace, record.id, events).await?;
+        lifecycle::record(&txn, record.workspace, record.id, events).await?;
         txn.commit().await.map_err(store_error)
     }
 
@@ -305,6 +285,7 @@ impl ConnectionRepository for Database {
             .order_by_desc(Column::ConnectedAt)
             .order_by_desc(Column::Id)
             .limit(limit + 1)
+            .into_partial_model::<SummaryRow>()
             .all(&self.conn)
             .await
             .map_err(store_error)?;
@@ -316,7 +297,7 @@ impl ConnectionRepository for Database {
         });
         let items = rows
             .into_iter()
-            .map(|row| to_record(row).map(|r| ConnectionSummary::from(&r)))
+            .map(SummaryRow::into_summary)
             .collect::<Result<_, _>>()?;
         Ok(Page { items, next })
     }
@@ -352,7 +333,7 @@ impl ConnectionRepository for Database {
             .into_iter()
             .map(|row| {
                 Ok(ConnectionEvent {
-                    kind: row.kind.parse().map_err(|_| corrupt("event kind"))?,
+                    kind: parse(&row.kind, "connection event kind")?,
                     actor: row.actor,
                     detail: row.detail,
                     at: from_millis(row.at),
@@ -361,22 +342,16 @@ impl ConnectionRepository for Database {
             .collect()
     }
 
-    async fn revoke(
+    async fn change_status(
         &self,
         workspace: WorkspaceId,
         id: ConnectionId,
-        event: &NewEvent,
+        change: &StatusChange,
     ) -> Result<bool, StoreError> {
-        transition(
-            self,
-            workspace,
-            id,
-            ConnectionStatus::Revoked,
-            true,
-            &[ConnectionStatus::Revoked],
-            event,
-        )
-        .await
+        let txn = self.conn.begin().await.map_err(store_error)?;
+        let moved = lifecycle::apply(&txn, &Target::in_workspace(workspace, id), change).await?;
+        txn.commit().await.map_err(store_error)?;
+        Ok(moved)
     }
 
     async fn connections_by_client_id(
@@ -391,23 +366,5 @@ impl ConnectionRepository for Database {
             .into_iter()
             .map(to_record)
             .collect()
-    }
-
-    async fn mark_disconnected(
-        &self,
-        workspace: WorkspaceId,
-        id: ConnectionId,
-        event: &NewEvent,
-    ) -> Result<bool, StoreError> {
-        transition(
-            self,
-            workspace,
-            id,
-            ConnectionStatus::Disconnected,
-            false,
-            &[ConnectionStatus::Revoked, ConnectionStatus::Disconnected],
-            event,
-        )
-        .await
     }
 }

@@ -17,31 +17,25 @@ use crate::{
     Database,
     database::store_error,
     entities::connect_flows::{self, Column},
+    stored::{metadata, parse},
     time::{from_millis, to_millis},
 };
 
 fn to_flow(row: connect_flows::Model) -> Result<Flow, StoreError> {
-    let corrupt =
-        |what: &str| StoreError::Unavailable(anyhow::anyhow!("stored flow has an invalid {what}"));
     Ok(Flow {
         id: FlowId::from_uuid(row.id),
         workspace: WorkspaceId::from_uuid(row.workspace_id),
         button: ButtonId::from_uuid(row.button_id),
-        platform: row.platform.parse().map_err(|_| corrupt("platform"))?,
+        platform: parse(&row.platform, "flow platform")?,
         binding_hash: row.binding_hash,
-        status: row.status.parse().map_err(|_| corrupt("status"))?,
+        status: parse(&row.status, "flow status")?,
         client_id: row.client_id,
         client_secret: row.client_secret,
         secrets_at: row.secrets_at.map(from_millis),
         connection: row.connection_id.map(ConnectionId::from_uuid),
         failure: row.failure,
         end_user_id: row.end_user_id,
-        metadata: row
-            .metadata
-            .as_deref()
-            .map(Metadata::from_json)
-            .transpose()
-            .map_err(|_| corrupt("metadata"))?,
+        metadata: metadata(row.metadata.as_deref(), "flow metadata")?,
         expires_at: from_millis(row.expires_at),
     })
 }

@@ -1,31 +1,32 @@
 //! The token keeper's storage: leases claimed against database time, and the refresh journal.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::{
     StoreError,
-    connections::{ConnectionRecord, ConnectionStatus, NewEvent},
+    connections::{ConnectionRecord, ConnectionStatus, StatusChange},
     ids::ConnectionId,
     keeper::{AttemptOutcome, Claimed, KeeperStore, RefreshAttempt, RefreshFailure, Refreshed},
 };
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait as _, Condition, EntityTrait as _, QueryFilter as _, QueryOrder as _,
-    QuerySelect as _, TransactionTrait as _,
+    ColumnTrait as _, Condition, ConnectionTrait, EntityTrait as _, QueryFilter as _,
+    QueryOrder as _, QuerySelect as _, TransactionTrait as _, UpdateMany,
     sea_query::{Expr, ExprTrait as _, LockBehavior, LockType},
 };
 use uuid::Uuid;
 
 use crate::{
     Database, Engine,
-    connections::{insert_events, to_record},
+    connections::to_record,
     database::store_error,
     entities::{
         connections::{self, Column},
         refresh_attempts,
     },
+    lifecycle::{self, Target},
     time::{from_millis, to_millis},
 };
 
@@ -60,24 +61,24 @@ impl Database {
             .add(Expr::col(Column::LeaseUntil).lt(self.db_now()))
     }
 
-    /// Takes the lease of one candidate row if it is still free; answers whether it did.
+    /// Takes the lease of one candidate row if it is still free; answers the row as taken.
     async fn take_lease(
         &self,
         db: &impl sea_orm::ConnectionTrait,
         id: Uuid,
         owner: &str,
         lease: Duration,
-    ) -> Result<bool, StoreError> {
-        let result = connections::Entity::update_many()
+    ) -> Result<Option<ConnectionRecord>, StoreError> {
+        let taken = connections::Entity::update_many()
             .col_expr(Column::LeaseOwner, Expr::value(owner))
             .col_expr(Column::LeaseUntil, self.lease_until(lease))
             .filter(Column::Id.eq(id))
             .filter(Column::Status.is_in(usable()))
             .filter(self.lease_is_free())
-            .exec(db)
+            .exec_with_returning(db)
             .await
             .map_err(store_error)?;
-        Ok(result.rows_affected == 1)
+        taken.into_iter().next().map(to_record).transpose()
     }
 
     /// `UPDATE connections … WHERE id = ? AND lease_owner = ? AND status is usable`.
@@ -87,6 +88,118 @@ impl Database {
             .add(Column::LeaseOwner.eq(owner))
             .add(Column::Status.is_in(usable()))
     }
+}
+
+/// Stamps the connection's token call and writes the attempt's journal row, while the lease is
+/// the attempt's owner's.
+async fn begin(db: &impl ConnectionTrait, attempt: &RefreshAttempt) -> Result<(), StoreError> {
+    // The call time on the row is what the interval rule reads, on every instance.
+    let stamped = connections::Entity::update_many()
+        .col_expr(
+            Column::TokenCallAt,
+            Expr::value(to_millis(attempt.started_at)),
+        )
+        .col_expr(Column::TokenCallRefusal, Expr::value(attempt.after_refusal))
+        .filter(Database::owned(attempt.connection, &attempt.owner))
+        .exec(db)
+        .await
+        .map_err(store_error)?;
+    if stamped.rows_affected != 1 {
+        return Err(StoreError::Unavailable(anyhow::anyhow!(
+            "the refresh lease was lost before calling amoCRM"
+        )));
+    }
+    refresh_attempts::Entity::insert(refresh_attempts::ActiveModel {
+        id: Set(attempt.id),
+        connection_id: Set(attempt.connection.as_uuid()),
+        owner: Set(attempt.owner.clone()),
+        refresh_token_hash: Set(attempt.refresh_token_hash.clone()),
+        started_at: Set(to_millis(attempt.started_at)),
+        finished_at: Set(None),
+        outcome: Set(None),
+    })
+    .exec_without_returning(db)
+    .await
+    .map_err(store_error)?;
+    Ok(())
+}
+
+/// Stores a refreshed pair ([`Transition::Refresh`](domain::connections::Transition)) under the
+/// lease and finishes the attempt's journal row.
+async fn store_refreshed(
+    db: &impl ConnectionTrait,
+    id: ConnectionId,
+    owner: &str,
+    refreshed: &Refreshed,
+    change: &StatusChange,
+) -> Result<bool, StoreError> {
+    let tokens = |update: UpdateMany<connections::Entity>| {
+        let update = update
+            .col_expr(
+                Column::AccessToken,
+                Expr::value(refreshed.access_token.as_str()),
+            )
+            .col_expr(
+                Column::AccessExpiresAt,
+                Expr::value(to_millis(refreshed.access_expires_at)),
+            )
+            .col_expr(
+                Column::AccessLifetimeSecs,
+                Expr::value(crate::connections::secs(refreshed.access_lifetime)),
+            )
+            .col_expr(
+                Column::NextRefreshAt,
+                Expr::value(to_millis(refreshed.next_refresh_at)),
+            )
+            .col_expr(Column::LastRefreshAt, Expr::value(to_millis(refreshed.at)))
+            .col_expr(Column::LastError, Expr::value(Option::<String>::None))
+            .col_expr(Column::RefreshFailures, Expr::value(0))
+            .col_expr(Column::LeaseOwner, Expr::value(Option::<String>::None))
+            .col_expr(Column::LeaseUntil, Expr::value(Option::<i64>::None));
+        match &refreshed.refresh_token {
+            Some(refresh_token) => {
+                update.col_expr(Column::RefreshToken, Expr::value(refresh_token.as_str()))
+            }
+            None => update,
+        }
+    };
+    let target = Target {
+        id,
+        workspace: None,
+        also: Database::owned(id, owner),
+        with: &tokens,
+    };
+    let stored = lifecycle::apply(db, &target, change).await?;
+    let outcome = if stored {
+        AttemptOutcome::Refreshed
+    } else {
+        AttemptOutcome::Discarded
+    };
+    finish(db, refreshed.attempt, outcome, refreshed.at).await?;
+    Ok(stored)
+}
+
+/// Closes an attempt's journal row with its outcome.
+async fn finish(
+    db: &impl ConnectionTrait,
+    attempt: Uuid,
+    outcome: AttemptOutcome,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    refresh_attempts::Entity::update_many()
+        .col_expr(
+            refresh_attempts::Column::FinishedAt,
+            Expr::value(to_millis(at)),
+        )
+        .col_expr(
+            refresh_attempts::Column::Outcome,
+            Expr::value(outcome.as_str()),
+        )
+        .filter(refresh_attempts::Column::Id.eq(attempt))
+        .exec(db)
+        .await
+        .map_err(store_error)?;
+    Ok(())
 }
 
 #[async_trait]
@@ -118,10 +231,10 @@ impl KeeperStore for Database {
             .map_err(store_error)?;
         let mut claimed = Vec::with_capacity(candidates.len());
         for (id, previous_owner) in candidates {
-            if self.take_lease(&txn, id, owner, lease).await? {
+            if let Some(record) = self.take_lease(&txn, id, owner, lease).await? {
                 claimed.push(Claimed {
-                    id: ConnectionId::from_uuid(id),
                     takeover: previous_owner.is_some_and(|p| p != owner),
+                    record,
                 });
             }
         }
@@ -138,9 +251,9 @@ impl KeeperStore for Database {
         Ok(self
             .take_lease(&self.conn, id.as_uuid(), owner, lease)
             .await?
-            .then_some(Claimed {
-                id,
+            .map(|record| Claimed {
                 takeover: false,
+                record,
             }))
     }
 
@@ -169,18 +282,29 @@ impl KeeperStore for Database {
     }
 
     async fn begin_attempt(&self, attempt: &RefreshAttempt) -> Result<(), StoreError> {
-        refresh_attempts::Entity::insert(refresh_attempts::ActiveModel {
-            id: Set(attempt.id),
-            connection_id: Set(attempt.connection.as_uuid()),
-            owner: Set(attempt.owner.clone()),
-            refresh_token_hash: Set(attempt.refresh_token_hash.clone()),
-            started_at: Set(to_millis(attempt.started_at)),
-            finished_at: Set(None),
-            outcome: Set(None),
-        })
-        .exec_without_returning(&self.conn)
-        .await
-        .map_err(store_error)?;
+        let attempt = Arc::new(attempt.clone());
+        self.group
+            .run(move |txn| {
+                let attempt = attempt.clone();
+                Box::pin(async move { begin(txn, &attempt).await })
+            })
+            .await
+    }
+
+    async fn defer(
+        &self,
+        id: ConnectionId,
+        owner: &str,
+        until: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        connections::Entity::update_many()
+            .col_expr(Column::NextRefreshAt, Expr::value(to_millis(until)))
+            .col_expr(Column::LeaseOwner, Expr::value(Option::<String>::None))
+            .col_expr(Column::LeaseUntil, Expr::value(Option::<i64>::None))
+            .filter(Database::owned(id, owner))
+            .exec(&self.conn)
+            .await
+            .map_err(store_error)?;
         Ok(())
     }
 
@@ -190,20 +314,7 @@ impl KeeperStore for Database {
         outcome: AttemptOutcome,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        refresh_attempts::Entity::update_many()
-            .col_expr(
-                refresh_attempts::Column::FinishedAt,
-                Expr::value(to_millis(at)),
-            )
-            .col_expr(
-                refresh_attempts::Column::Outcome,
-                Expr::value(outcome.as_str()),
-            )
-            .filter(refresh_attempts::Column::Id.eq(attempt))
-            .exec(&self.conn)
-            .await
-            .map_err(store_error)?;
-        Ok(())
+        finish(&self.conn, attempt, outcome, at).await
     }
 
     async fn last_outcome(&self, id: ConnectionId) -> Result<Option<String>, StoreError> {
@@ -239,6 +350,8 @@ impl KeeperStore for Database {
                 owner: row.owner,
                 refresh_token_hash: row.refresh_token_hash,
                 started_at: from_millis(row.started_at),
+                // Not journaled: only the connection row's stamp feeds the interval rule.
+                after_refusal: false,
             })
             .collect())
     }
@@ -259,72 +372,18 @@ impl KeeperStore for Database {
         id: ConnectionId,
         owner: &str,
         refreshed: &Refreshed,
-        event: &NewEvent,
+        change: &StatusChange,
     ) -> Result<bool, StoreError> {
-        let txn = self.conn.begin().await.map_err(store_error)?;
-        let mut update = connections::Entity::update_many()
-            .col_expr(
-                Column::AccessToken,
-                Expr::value(refreshed.access_token.as_str()),
-            )
-            .col_expr(
-                Column::AccessExpiresAt,
-                Expr::value(to_millis(refreshed.access_expires_at)),
-            )
-            .col_expr(
-                Column::NextRefreshAt,
-                Expr::value(to_millis(refreshed.next_refresh_at)),
-            )
-            .col_expr(Column::LastRefreshAt, Expr::value(to_millis(refreshed.at)))
-            // Every right-hand side sees the old row, so this stamps only a change of status.
-            .col_expr(
-                Column::StatusAt,
-                Expr::case(
-                    Column::Status.ne(ConnectionStatus::Active.as_str()),
-                    Expr::value(to_millis(refreshed.at)),
-                )
-                .finally(Expr::col(Column::StatusAt))
-                .into(),
-            )
-            .col_expr(
-                Column::Status,
-                Expr::value(ConnectionStatus::Active.as_str()),
-            )
-            .col_expr(Column::StatusReason, Expr::value(Option::<String>::None))
-            .col_expr(Column::LastError, Expr::value(Option::<String>::None))
-            .col_expr(Column::RefreshFailures, Expr::value(0))
-            .col_expr(Column::LeaseOwner, Expr::value(Option::<String>::None))
-            .col_expr(Column::LeaseUntil, Expr::value(Option::<i64>::None))
-            .col_expr(Column::UpdatedAt, Expr::value(to_millis(refreshed.at)));
-        if let Some(refresh_token) = &refreshed.refresh_token {
-            update = update.col_expr(Column::RefreshToken, Expr::value(refresh_token.as_str()));
-        }
-        let result = update
-            .filter(Database::owned(id, owner))
-            .exec(&txn)
+        let args = Arc::new((owner.to_owned(), refreshed.clone(), change.clone()));
+        self.group
+            .run(move |txn| {
+                let args = args.clone();
+                Box::pin(async move {
+                    let (owner, refreshed, change) = &*args;
+                    store_refreshed(txn, id, owner, refreshed, change).await
+                })
+            })
             .await
-            .map_err(store_error)?;
-        let stored = result.rows_affected == 1;
-        if stored {
-            let workspace = connections::Entity::find_by_id(id.as_uuid())
-                .select_only()
-                .column(Column::WorkspaceId)
-                .into_tuple::<Uuid>()
-                .one(&txn)
-                .await
-                .map_err(store_error)?;
-            if let Some(workspace) = workspace {
-                insert_events(
-                    &txn,
-                    domain::ids::WorkspaceId::from_uuid(workspace),
-                    id,
-                    std::slice::from_ref(event),
-                )
-                .await?;
-            }
-        }
-        txn.commit().await.map_err(store_error)?;
-        Ok(stored)
     }
 
     async fn store_failure(
@@ -332,49 +391,53 @@ impl KeeperStore for Database {
         id: ConnectionId,
         owner: &str,
         failure: &RefreshFailure,
-        event: Option<&NewEvent>,
+        change: &StatusChange,
     ) -> Result<bool, StoreError> {
+        let reason = change.reason.clone();
+        let bookkeeping = move |update: UpdateMany<connections::Entity>| {
+            update
+                .col_expr(Column::LastError, Expr::value(reason.clone()))
+                .col_expr(Column::RefreshFailures, Expr::value(failure.failures))
+                .col_expr(
+                    Column::NextRefreshAt,
+                    Expr::value(failure.next_refresh_at.map(to_millis)),
+                )
+                .col_expr(Column::LeaseOwner, Expr::value(Option::<String>::None))
+                .col_expr(Column::LeaseUntil, Expr::value(Option::<i64>::None))
+        };
         let txn = self.conn.begin().await.map_err(store_error)?;
-        let current = connections::Entity::find_by_id(id.as_uuid())
+        let current: Option<String> = connections::Entity::find_by_id(id.as_uuid())
+            .select_only()
+            .column(Column::Status)
             .filter(Database::owned(id, owner))
+            .into_tuple()
             .one(&txn)
             .await
             .map_err(store_error)?;
-        let Some(current) = current else {
-            txn.commit().await.map_err(store_error)?;
-            return Ok(false);
+        let stored = match current {
+            None => false,
+            // The status stays: only the retry bookkeeping changes, and no event is recorded.
+            Some(status) if status == change.transition.target().as_str() => {
+                bookkeeping(connections::Entity::update_many())
+                    .col_expr(Column::StatusReason, Expr::value(change.reason.clone()))
+                    .col_expr(Column::UpdatedAt, Expr::value(to_millis(failure.at)))
+                    .filter(Database::owned(id, owner))
+                    .exec(&txn)
+                    .await
+                    .map_err(store_error)?
+                    .rows_affected
+                    == 1
+            }
+            Some(_) => {
+                let target = Target {
+                    id,
+                    workspace: None,
+                    also: Database::owned(id, owner),
+                    with: &bookkeeping,
+                };
+                lifecycle::apply(&txn, &target, change).await?
+            }
         };
-        let status_changed = current.status != failure.status.as_str();
-        let mut update = connections::Entity::update_many()
-            .col_expr(Column::Status, Expr::value(failure.status.as_str()))
-            .col_expr(Column::StatusReason, Expr::value(failure.reason.as_str()))
-            .col_expr(Column::LastError, Expr::value(failure.reason.as_str()))
-            .col_expr(Column::RefreshFailures, Expr::value(failure.failures))
-            .col_expr(
-                Column::NextRefreshAt,
-                Expr::value(failure.next_refresh_at.map(to_millis)),
-            )
-            .col_expr(Column::LeaseOwner, Expr::value(Option::<String>::None))
-            .col_expr(Column::LeaseUntil, Expr::value(Option::<i64>::None))
-            .col_expr(Column::UpdatedAt, Expr::value(to_millis(failure.at)));
-        if status_changed {
-            update = update.col_expr(Column::StatusAt, Expr::value(to_millis(failure.at)));
-        }
-        let result = update
-            .filter(Database::owned(id, owner))
-            .exec(&txn)
-            .await
-            .map_err(store_error)?;
-        let stored = result.rows_affected == 1;
-        if let (true, Some(event)) = (stored && status_changed, event) {
-            insert_events(
-                &txn,
-                domain::ids::WorkspaceId::from_uuid(current.workspace_id),
-                id,
-                std::slice::from_ref(event),
-            )
-            .await?;
-        }
         txn.commit().await.map_err(store_error)?;
         Ok(stored)
     }
@@ -404,5 +467,17 @@ impl KeeperStore for Database {
             .await
             .map_err(store_error)?;
         Ok(earliest.flatten().map(from_millis))
+    }
+
+    async fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let due: Option<Option<i64>> = connections::Entity::find()
+            .select_only()
+            .column_as(Column::NextRefreshAt.min(), "due")
+            .filter(Column::Status.is_in(usable()))
+            .into_tuple()
+            .one(&self.conn)
+            .await
+            .map_err(store_error)?;
+        Ok(due.flatten().map(from_millis))
     }
 }

@@ -1,4 +1,5 @@
-//! The rate governor's shared ledger (`rate_limits`) and the proxy's connection-health changes.
+//! The rate governor's shared ledger (`integration_rate_limits`, one row per amoCRM
+//! integration) and the proxy's connection-health changes.
 //!
 //! A ledger update is one short transaction that starts with a write, so the lock comes first on
 //! both engines: SQLite takes its single write lock at that statement (a transaction that read
@@ -9,46 +10,29 @@ use async_trait::async_trait;
 use domain::{
     StoreError,
     access::ConnectionHealthStore,
-    connections::{ConnectionStatus, NewEvent},
-    governor::{Ledger, RateLedgerStore},
+    connections::StatusChange,
+    governor::{Budget, Integration, RateBudgetStore},
     ids::{ConnectionId, WorkspaceId},
 };
 use sea_orm::{
-    ColumnTrait as _, ConnectionTrait as _, DbBackend, EntityTrait as _, QueryFilter as _,
-    Statement, TransactionTrait as _, Value, sea_query::Expr,
+    ColumnTrait as _, Condition, ConnectionTrait as _, DbBackend, Statement, TransactionTrait as _,
+    Value, sea_query::Expr,
 };
 
 use crate::{
     Database, Engine,
-    connections::insert_events,
     database::store_error,
-    entities::connections::{self, Column},
-    time::to_millis,
+    entities::connections::Column,
+    lifecycle::{self, Target},
 };
 
 fn corrupt() -> StoreError {
-    StoreError::Unavailable(anyhow::anyhow!("stored rate ledger is malformed"))
-}
-
-/// `"t1,t2,…"` → ascending send times.
-fn decode_sends(text: &str) -> Result<Vec<i64>, StoreError> {
-    text.split(',')
-        .filter(|part| !part.is_empty())
-        .map(|part| part.parse().map_err(|_| corrupt()))
-        .collect()
-}
-
-fn encode_sends(sends: &[i64]) -> String {
-    sends
-        .iter()
-        .map(i64::to_string)
-        .collect::<Vec<_>>()
-        .join(",")
+    StoreError::Unavailable(anyhow::anyhow!("stored rate budget is malformed"))
 }
 
 impl Database {
     /// `sql` with `$n` placeholders, rewritten to `?` for SQLite.
-    fn statement(&self, sql: &str, values: Vec<Value>) -> Statement {
+    pub(crate) fn statement(&self, sql: &str, values: Vec<Value>) -> Statement {
         let (backend, sql) = match self.engine() {
             Engine::Postgres => (DbBackend::Postgres, sql.to_owned()),
             Engine::Sqlite => (DbBackend::Sqlite, {
@@ -80,18 +64,18 @@ impl Database {
 }
 
 #[async_trait]
-impl RateLedgerStore for Database {
-    async fn update_ledger(
+impl RateBudgetStore for Database {
+    async fn update_budget(
         &self,
-        connection: ConnectionId,
-        change: &mut (dyn for<'l> FnMut(&'l mut Ledger, i64) -> bool + Send),
+        integration: &Integration,
+        change: &mut (dyn for<'b> FnMut(&'b mut Budget, i64) -> bool + Send),
     ) -> Result<(), StoreError> {
-        let id = Value::from(connection.as_uuid());
+        let id = Value::from(integration.as_str());
         let txn = self.conn.begin().await.map_err(store_error)?;
         // The write that takes the lock (and creates the row on first use).
         txn.execute_raw(self.statement(
-            "INSERT INTO rate_limits (connection_id, sends, paused_until, updated_at) \
-             VALUES ($1, '', 0, 0) ON CONFLICT (connection_id) DO NOTHING",
+            "INSERT INTO integration_rate_limits (integration, budget, updated_at) \
+             VALUES ($1, '{}', 0) ON CONFLICT (integration) DO NOTHING",
             vec![id.clone()],
         ))
         .await
@@ -104,8 +88,8 @@ impl RateLedgerStore for Database {
         let row = txn
             .query_one_raw(self.statement(
                 &format!(
-                    "SELECT sends, paused_until, {} AS now_ms FROM rate_limits \
-                     WHERE connection_id = $1{lock}",
+                    "SELECT budget, {} AS now_ms FROM integration_rate_limits \
+                     WHERE integration = $1{lock}",
                     self.now_ms_sql()
                 ),
                 vec![id.clone()],
@@ -113,22 +97,15 @@ impl RateLedgerStore for Database {
             .await
             .map_err(store_error)?
             .ok_or_else(corrupt)?;
-        let sends: String = row.try_get("", "sends").map_err(store_error)?;
-        let mut ledger = Ledger {
-            sends: decode_sends(&sends)?,
-            paused_until: row.try_get("", "paused_until").map_err(store_error)?,
-        };
+        let text: String = row.try_get("", "budget").map_err(store_error)?;
+        let mut budget: Budget = serde_json::from_str(&text).map_err(|_| corrupt())?;
         let now: i64 = row.try_get("", "now_ms").map_err(store_error)?;
-        if change(&mut ledger, now) {
+        if change(&mut budget, now) {
+            let text = serde_json::to_string(&budget).map_err(|_| corrupt())?;
             txn.execute_raw(self.statement(
-                "UPDATE rate_limits SET sends = $1, paused_until = $2, updated_at = $3 \
-                 WHERE connection_id = $4",
-                vec![
-                    encode_sends(&ledger.sends).into(),
-                    ledger.paused_until.into(),
-                    now.into(),
-                    id,
-                ],
+                "UPDATE integration_rate_limits SET budget = $1, updated_at = $2 \
+                 WHERE integration = $3",
+                vec![text.into(), now.into(), id],
             ))
             .await
             .map_err(store_error)?;
@@ -143,80 +120,34 @@ impl ConnectionHealthStore for Database {
         &self,
         workspace: WorkspaceId,
         id: ConnectionId,
-        reason: &str,
-        event: &NewEvent,
+        change: &StatusChange,
     ) -> Result<bool, StoreError> {
+        let reason = change.reason.clone();
+        let target = Target {
+            with: &move |update| update.col_expr(Column::LastError, Expr::value(reason.clone())),
+            ..Target::in_workspace(workspace, id)
+        };
         let txn = self.conn.begin().await.map_err(store_error)?;
-        let at = to_millis(event.at);
-        let result = connections::Entity::update_many()
-            .col_expr(
-                Column::Status,
-                Expr::value(ConnectionStatus::RateLimited.as_str()),
-            )
-            .col_expr(Column::StatusReason, Expr::value(reason))
-            .col_expr(Column::LastError, Expr::value(reason))
-            .col_expr(Column::StatusAt, Expr::value(at))
-            .col_expr(Column::UpdatedAt, Expr::value(at))
-            .filter(Column::Id.eq(id.as_uuid()))
-            .filter(Column::WorkspaceId.eq(workspace.as_uuid()))
-            .filter(Column::Status.is_in([
-                ConnectionStatus::Active.as_str(),
-                ConnectionStatus::Degraded.as_str(),
-            ]))
-            .exec(&txn)
-            .await
-            .map_err(store_error)?;
-        let changed = result.rows_affected == 1;
-        if changed {
-            insert_events(&txn, workspace, id, std::slice::from_ref(event)).await?;
-        }
+        let moved = lifecycle::apply(&txn, &target, change).await?;
         txn.commit().await.map_err(store_error)?;
-        Ok(changed)
+        Ok(moved)
     }
 
     async fn clear_rate_limited(
         &self,
         workspace: WorkspaceId,
         id: ConnectionId,
-        event: &NewEvent,
+        change: &StatusChange,
     ) -> Result<bool, StoreError> {
-        let txn = self.conn.begin().await.map_err(store_error)?;
-        let at = to_millis(event.at);
-        let result = connections::Entity::update_many()
-            .col_expr(
-                Column::Status,
-                Expr::value(ConnectionStatus::Active.as_str()),
-            )
-            .col_expr(Column::StatusReason, Expr::value(Option::<String>::None))
-            .col_expr(Column::LastError, Expr::value(Option::<String>::None))
-            .col_expr(Column::StatusAt, Expr::value(at))
-            .col_expr(Column::UpdatedAt, Expr::value(at))
-            .filter(Column::Id.eq(id.as_uuid()))
-            .filter(Column::WorkspaceId.eq(workspace.as_uuid()))
-            .filter(Column::Status.eq(ConnectionStatus::RateLimited.as_str()))
+        let target = Target {
             // A failing refresh owns the status; the keeper clears it when a refresh succeeds.
-            .filter(Column::RefreshFailures.eq(0))
-            .exec(&txn)
-            .await
-            .map_err(store_error)?;
-        let changed = result.rows_affected == 1;
-        if changed {
-            insert_events(&txn, workspace, id, std::slice::from_ref(event)).await?;
-        }
+            also: Condition::all().add(Column::RefreshFailures.eq(0)),
+            with: &|update| update.col_expr(Column::LastError, Expr::value(Option::<String>::None)),
+            ..Target::in_workspace(workspace, id)
+        };
+        let txn = self.conn.begin().await.map_err(store_error)?;
+        let moved = lifecycle::apply(&txn, &target, change).await?;
         txn.commit().await.map_err(store_error)?;
-        Ok(changed)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn send_times_round_trip_through_text() {
-        for sends in [vec![], vec![1], vec![1_764_000_000_000, 1_764_000_000_143]] {
-            assert_eq!(decode_sends(&encode_sends(&sends)).ok(), Some(sends));
-        }
-        assert!(decode_sends("1,x").is_err());
+        Ok(moved)
     }
 }

@@ -2,12 +2,33 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use domain::{StoreError, ids::UserId, ports::SessionRepository};
+use domain::{
+    StoreError,
+    ids::{UserId, WorkspaceId},
+    ports::SessionRepository,
+};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait as _, EntityTrait as _, QueryFilter as _, sea_query::Expr,
 };
 
+use sea_orm::ConnectionTrait;
+
 use crate::{Database, database::store_error, entities::web_sessions, time::to_millis};
+
+/// Ends a user's sessions in one workspace (they were removed from it).
+pub(crate) async fn delete_in_workspace(
+    db: &impl ConnectionTrait,
+    user: UserId,
+    workspace: WorkspaceId,
+) -> Result<u64, StoreError> {
+    let result = web_sessions::Entity::delete_many()
+        .filter(web_sessions::Column::UserId.eq(user.as_uuid()))
+        .filter(web_sessions::Column::WorkspaceId.eq(workspace.as_uuid()))
+        .exec(db)
+        .await
+        .map_err(store_error)?;
+    Ok(result.rows_affected)
+}
 
 #[async_trait]
 impl SessionRepository for Database {
@@ -25,6 +46,7 @@ impl SessionRepository for Database {
         key_hash: &str,
         state: &str,
         user: Option<UserId>,
+        workspace: Option<WorkspaceId>,
         expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         web_sessions::Entity::insert(web_sessions::ActiveModel {
@@ -32,6 +54,7 @@ impl SessionRepository for Database {
             state: Set(state.to_owned()),
             user_id: Set(user.map(|u| u.as_uuid())),
             expires_at: Set(to_millis(expires_at)),
+            workspace_id: Set(workspace.map(|w| w.as_uuid())),
         })
         .exec_without_returning(&self.conn)
         .await
@@ -44,6 +67,7 @@ impl SessionRepository for Database {
         key_hash: &str,
         state: &str,
         user: Option<UserId>,
+        workspace: Option<WorkspaceId>,
         expires_at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let result = web_sessions::Entity::update_many()
@@ -51,6 +75,10 @@ impl SessionRepository for Database {
             .col_expr(
                 web_sessions::Column::UserId,
                 Expr::value(user.map(|u| u.as_uuid())),
+            )
+            .col_expr(
+                web_sessions::Column::WorkspaceId,
+                Expr::value(workspace.map(|w| w.as_uuid())),
             )
             .col_expr(
                 web_sessions::Column::ExpiresAt,

@@ -6,9 +6,9 @@
 
 use std::time::Duration;
 
-use amocrm::Platform;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use domain::amo::Platform;
 use domain::{
     StoreError,
     connections::NewEvent,
@@ -32,49 +32,33 @@ use crate::{
     Database, Engine,
     database::store_error,
     entities::{connections, webhook_deliveries, webhook_endpoints, webhook_messages},
+    stored::{corrupt, parse},
     time::{from_millis, to_millis},
 };
 
 use webhook_deliveries::Column as D;
 use webhook_endpoints::Column as E;
 
-fn corrupt(what: &str) -> StoreError {
-    StoreError::Unavailable(anyhow::anyhow!("stored webhook row has an invalid {what}"))
-}
-
 /// The database's own clock in unix milliseconds (leases must not depend on instance clocks).
-fn database_now(engine: Engine) -> &'static str {
+pub(crate) fn database_now(engine: Engine) -> &'static str {
     match engine {
         Engine::Sqlite => "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)",
         Engine::Postgres => "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)",
     }
 }
 
-/// Writes one message per announced event and one pending delivery per enabled endpoint of the
-/// workspace subscribed to it. Called from `insert_events`, inside its transaction.
-///
-/// Events that are never announced (refreshes, …) cost no query at all.
+/// Writes the message of one announced event and one pending delivery per enabled endpoint of
+/// the workspace subscribed to it. Called by the lifecycle path (`lifecycle::record`) inside the
+/// transaction that records the event, so a message exists exactly when its event does; which
+/// events are announced, and as what, is decided in domain (`connections::Effects`).
 pub(crate) async fn enqueue(
     db: &impl ConnectionTrait,
     workspace: WorkspaceId,
     connection: ConnectionId,
-    events: &[NewEvent],
+    event: &NewEvent,
+    event_type: EventType,
 ) -> Result<(), StoreError> {
-    if !events
-        .iter()
-        .any(|event| EventType::for_event(event.kind).is_some())
-    {
-        return Ok(());
-    }
-    let endpoints: Vec<(Uuid, String)> = webhook_endpoints::Entity::find()
-        .select_only()
-        .columns([E::Id, E::EventTypes])
-        .filter(E::WorkspaceId.eq(workspace.as_uuid()))
-        .filter(E::Enabled.eq(true))
-        .into_tuple()
-        .all(db)
-        .await
-        .map_err(store_error)?;
+    let endpoints = enabled_endpoints(db, workspace).await?;
     if endpoints.is_empty() {
         return Ok(());
     }
@@ -102,45 +86,82 @@ pub(crate) async fn enqueue(
         end_user_id: row.end_user_id,
         metadata: row.metadata,
     };
-    for event in events {
-        let Some(message) = OutgoingMessage::for_event(event.kind, event.at, &snapshot) else {
-            continue;
-        };
-        let targets: Vec<Uuid> = endpoints
-            .iter()
-            .filter(|(_, types)| {
-                EventTypes::from_stored(types).is_ok_and(|types| types.contains(message.event_type))
-            })
-            .map(|(id, _)| *id)
-            .collect();
-        if targets.is_empty() {
-            continue;
-        }
-        let at = to_millis(event.at);
-        webhook_messages::Entity::insert(webhook_messages::ActiveModel {
-            id: Set(message.id.as_str().to_owned()),
-            workspace_id: Set(workspace.as_uuid()),
-            event_type: Set(message.event_type.as_str().to_owned()),
-            connection_id: Set(Some(connection.as_uuid())),
-            payload: Set(message.payload),
-            created_at: Set(at),
+    let Some(message) =
+        OutgoingMessage::for_event_with(event.kind, event.at, &snapshot, event.detail.as_deref())
+    else {
+        return Ok(());
+    };
+    debug_assert_eq!(EventType::for_event(event.kind), Some(event_type));
+    insert_message(
+        db,
+        workspace,
+        connection,
+        &message,
+        &endpoints,
+        to_millis(event.at),
+    )
+    .await
+}
+
+/// The workspace's enabled endpoints as `(id, stored event types)`.
+pub(crate) async fn enabled_endpoints(
+    db: &impl ConnectionTrait,
+    workspace: WorkspaceId,
+) -> Result<Vec<(Uuid, String)>, StoreError> {
+    webhook_endpoints::Entity::find()
+        .select_only()
+        .columns([E::Id, E::EventTypes])
+        .filter(E::WorkspaceId.eq(workspace.as_uuid()))
+        .filter(E::Enabled.eq(true))
+        .into_tuple()
+        .all(db)
+        .await
+        .map_err(store_error)
+}
+
+/// Writes `message` and one pending delivery per endpoint (of `endpoints`) subscribed to its
+/// type; nothing at all when none is.
+pub(crate) async fn insert_message(
+    db: &impl ConnectionTrait,
+    workspace: WorkspaceId,
+    connection: ConnectionId,
+    message: &OutgoingMessage,
+    endpoints: &[(Uuid, String)],
+    at: i64,
+) -> Result<(), StoreError> {
+    let targets: Vec<Uuid> = endpoints
+        .iter()
+        .filter(|(_, types)| {
+            EventTypes::from_stored(types).is_ok_and(|types| types.contains(message.event_type))
         })
-        .exec_without_returning(db)
-        .await
-        .map_err(store_error)?;
-        webhook_deliveries::Entity::insert_many(targets.into_iter().map(|endpoint| {
-            pending_delivery(
-                workspace,
-                endpoint,
-                message.id.as_str(),
-                message.event_type,
-                at,
-            )
-        }))
-        .exec_without_returning(db)
-        .await
-        .map_err(store_error)?;
+        .map(|(id, _)| *id)
+        .collect();
+    if targets.is_empty() {
+        return Ok(());
     }
+    webhook_messages::Entity::insert(webhook_messages::ActiveModel {
+        id: Set(message.id.as_str().to_owned()),
+        workspace_id: Set(workspace.as_uuid()),
+        event_type: Set(message.event_type.as_str().to_owned()),
+        connection_id: Set(Some(connection.as_uuid())),
+        payload: Set(message.payload.clone()),
+        created_at: Set(at),
+    })
+    .exec_without_returning(db)
+    .await
+    .map_err(store_error)?;
+    webhook_deliveries::Entity::insert_many(targets.into_iter().map(|endpoint| {
+        pending_delivery(
+            workspace,
+            endpoint,
+            message.id.as_str(),
+            message.event_type,
+            at,
+        )
+    }))
+    .exec_without_returning(db)
+    .await
+    .map_err(store_error)?;
     Ok(())
 }
 
@@ -174,8 +195,9 @@ fn to_endpoint(row: webhook_endpoints::Model) -> Result<EndpointRecord, StoreErr
     Ok(EndpointRecord {
         id: EndpointId::from_uuid(row.id),
         workspace: WorkspaceId::from_uuid(row.workspace_id),
-        url: EndpointUrl::from_stored(&row.url).map_err(|_| corrupt("url"))?,
-        events: EventTypes::from_stored(&row.event_types).map_err(|_| corrupt("event types"))?,
+        url: EndpointUrl::from_stored(&row.url).map_err(|_| corrupt("webhook url"))?,
+        events: EventTypes::from_stored(&row.event_types)
+            .map_err(|_| corrupt("webhook event types"))?,
         secret: row.secret,
         previous_secret: row.previous_secret,
         previous_secret_until: row.previous_secret_until.map(from_millis),
@@ -190,8 +212,8 @@ fn to_delivery(row: webhook_deliveries::Model) -> Result<DeliveryRecord, StoreEr
     Ok(DeliveryRecord {
         id: DeliveryId::from_uuid(row.id),
         message_id: MessageId::from_stored(row.message_id),
-        event_type: row.event_type.parse().map_err(|_| corrupt("event type"))?,
-        status: row.status.parse().map_err(|_| corrupt("status"))?,
+        event_type: parse(&row.event_type, "webhook event type")?,
+        status: parse(&row.status, "webhook status")?,
         attempts: u32::try_from(row.attempts).unwrap_or(0),
         next_attempt_at: row.next_attempt_at.map(from_millis),
         last_attempt_at: row.last_attempt_at.map(from_millis),
@@ -280,7 +302,7 @@ pub(crate) async fn replace_sealed(
 }
 
 impl Database {
-    async fn database_now_ms(&self) -> Result<i64, StoreError> {
+    pub(crate) async fn database_now_ms(&self) -> Result<i64, StoreError> {
         let row = self
             .conn
             .query_one_raw(Statement::from_string(
@@ -289,7 +311,7 @@ impl Database {
             ))
             .await
             .map_err(store_error)?
-            .ok_or_else(|| corrupt("clock answer"))?;
+            .ok_or_else(|| corrupt("webhook clock answer"))?;
         row.try_get::<i64>("", "now_ms").map_err(store_error)
     }
 
@@ -325,8 +347,9 @@ impl Database {
                 event_type: message
                     .event_type
                     .parse()
-                    .map_err(|_| corrupt("event type"))?,
+                    .map_err(|_| corrupt("webhook event type"))?,
                 payload: message.payload,
+                connection: message.connection_id.map(ConnectionId::from_uuid),
                 attempts: u32::try_from(delivery.attempts).unwrap_or(0),
                 created_at: from_millis(delivery.created_at),
                 endpoint: to_endpoint(endpoint)?,
@@ -496,7 +519,7 @@ impl WebhookStore for Database {
         let event_type: EventType = original
             .event_type
             .parse()
-            .map_err(|_| corrupt("event type"))?;
+            .map_err(|_| corrupt("webhook event type"))?;
         webhook_deliveries::Entity::insert(pending_delivery(
             workspace,
             endpoint.as_uuid(),
@@ -507,6 +530,49 @@ impl WebhookStore for Database {
         .exec_without_returning(&self.conn)
         .await
         .map_err(store_error)?;
+        Ok(true)
+    }
+
+    async fn enqueue_for_endpoint(
+        &self,
+        workspace: WorkspaceId,
+        endpoint: EndpointId,
+        message: &OutgoingMessage,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let at = to_millis(at);
+        let txn = self.conn.begin().await.map_err(store_error)?;
+        let exists = webhook_endpoints::Entity::find_by_id(endpoint.as_uuid())
+            .filter(E::WorkspaceId.eq(workspace.as_uuid()))
+            .one(&txn)
+            .await
+            .map_err(store_error)?
+            .is_some();
+        if !exists {
+            return Ok(false);
+        }
+        webhook_messages::Entity::insert(webhook_messages::ActiveModel {
+            id: Set(message.id.as_str().to_owned()),
+            workspace_id: Set(workspace.as_uuid()),
+            event_type: Set(message.event_type.as_str().to_owned()),
+            connection_id: Set(None),
+            payload: Set(message.payload.clone()),
+            created_at: Set(at),
+        })
+        .exec_without_returning(&txn)
+        .await
+        .map_err(store_error)?;
+        webhook_deliveries::Entity::insert(pending_delivery(
+            workspace,
+            endpoint.as_uuid(),
+            message.id.as_str(),
+            message.event_type,
+            at,
+        ))
+        .exec_without_returning(&txn)
+        .await
+        .map_err(store_error)?;
+        txn.commit().await.map_err(store_error)?;
         Ok(true)
     }
 

@@ -12,13 +12,19 @@ use actix_web::{
 };
 use askama::Template as _;
 
-use crate::pages::ErrorPage;
+use crate::{
+    api::openapi::{FieldProblem, ProblemBody},
+    pages::ErrorPage,
+};
 
 /// Why a request failed, independent of how the answer is rendered.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     #[error("sign-in required")]
     SignInRequired,
+    /// Signed in, but a member of no workspace (yet): pages send them to create one.
+    #[error("no workspace")]
+    NoWorkspace,
     #[error("missing or invalid CSRF token")]
     Csrf,
     #[error("not found")]
@@ -37,6 +43,9 @@ pub enum AppError {
     RateLimited { retry_after: Duration },
     #[error("request body too large")]
     PayloadTooLarge,
+    /// The request body did not arrive before its deadline (a slow or stalled client).
+    #[error("request body timed out")]
+    RequestTimeout,
     /// The path exists but not with this method; carries the `Allow` list.
     #[error("method not allowed")]
     MethodNotAllowed(String),
@@ -67,6 +76,71 @@ pub struct Problem {
     pub retry_after: Option<Duration>,
     /// Extra headers the status calls for (`WWW-Authenticate`, `Allow`).
     pub headers: Vec<(header::HeaderName, String)>,
+    /// The domain's message behind the detail, when there is one: its code goes to clients, and
+    /// people read it in their language.
+    pub message: Option<domain::Message>,
+    /// The refused fields, for a validation problem.
+    pub fields: Vec<domain::ValidationError>,
+}
+
+impl Problem {
+    /// The problem's stable code, made from its English title: `Not found` → `not-found`.
+    #[must_use]
+    pub fn code(&self) -> String {
+        self.title
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '-'
+                }
+            })
+            .collect::<String>()
+            .split('-')
+            .filter(|part| !part.is_empty())
+            .collect::<Vec<_>>()
+            .join("-")
+    }
+
+    /// The title for people, in the request's language (catalogue `problem-<code>`).
+    #[must_use]
+    pub fn localized_title(&self) -> String {
+        if crate::i18n::lang() == crate::i18n::Lang::En {
+            return self.title.to_owned();
+        }
+        crate::i18n::t(&format!("problem-{}", self.code()))
+    }
+
+    /// The detail for people, in the request's language: the domain's message when there is
+    /// one; otherwise English keeps the exact detail (which may name a value) and other languages
+    /// get the catalogue's `problem-<code>-detail`.
+    #[must_use]
+    pub fn localized_detail(&self) -> String {
+        if let Some(message) = &self.message {
+            return crate::i18n::domain_message(message);
+        }
+        if crate::i18n::lang() == crate::i18n::Lang::En {
+            return self.detail.clone();
+        }
+        crate::i18n::t(&format!("problem-{}-detail", self.code()))
+    }
+
+    /// The code a client branches on: the domain message's when there is one, else the
+    /// problem's own.
+    #[must_use]
+    pub fn client_code(&self) -> String {
+        self.message
+            .as_ref()
+            .map_or_else(|| self.code(), |m| m.code.to_owned())
+    }
+
+    /// A problem whose detail is a domain message, rendered in English (the API's language).
+    fn with_message(mut self, message: &domain::Message) -> Self {
+        self.detail = english(message);
+        self.message = Some(message.clone());
+        self
+    }
 }
 
 impl AppError {
@@ -80,6 +154,8 @@ impl AppError {
             detail: detail.to_owned(),
             retry_after: None,
             headers: Vec::new(),
+            message: None,
+            fields: Vec::new(),
         };
         match self {
             Self::SignInRequired => problem(
@@ -87,6 +163,12 @@ impl AppError {
                 "Sign-in required",
                 "Sign in to continue.",
             ),
+            Self::NoWorkspace => problem(
+                StatusCode::FORBIDDEN,
+                "No workspace",
+                "You are not a member of any workspace. Create one, or ask for an invitation.",
+            ),
+            Self::Domain(D::Team(e)) => team_problem(*e),
             Self::Csrf => problem(
                 StatusCode::FORBIDDEN,
                 "Forbidden",
@@ -133,6 +215,11 @@ impl AppError {
                 "Payload too large",
                 "The request body is larger than this route accepts.",
             ),
+            Self::RequestTimeout => problem(
+                StatusCode::REQUEST_TIMEOUT,
+                "Request timeout",
+                "The request body did not arrive in time.",
+            ),
             Self::MethodNotAllowed(allow) => Problem {
                 headers: vec![(header::ALLOW, allow.clone())],
                 ..problem(
@@ -142,7 +229,11 @@ impl AppError {
                 )
             },
             Self::Domain(D::Invalid(e)) => {
-                problem(StatusCode::BAD_REQUEST, "Invalid input", &e.to_string())
+                let mut invalid =
+                    problem(StatusCode::BAD_REQUEST, "Invalid input", "").with_message(&e.message);
+                invalid.detail = format!("{}: {}", e.field, invalid.detail);
+                invalid.fields = vec![e.clone()];
+                invalid
             }
             Self::Domain(D::InvalidCredentials) => problem(
                 StatusCode::UNAUTHORIZED,
@@ -169,12 +260,25 @@ impl AppError {
                 retry_after: Some(*retry_after),
                 ..problem(StatusCode::TOO_MANY_REQUESTS, "amoCRM rate limit", reason)
             },
-            Self::Domain(D::Conflict(what)) | Self::Domain(D::Store(S::Duplicate(what))) => {
+            Self::Domain(D::Conflict(message)) => {
+                problem(StatusCode::CONFLICT, "Conflict", "").with_message(message)
+            }
+            Self::Domain(D::Store(S::Duplicate(what))) => {
                 problem(StatusCode::CONFLICT, "Conflict", what)
             }
-            Self::Domain(D::Upstream(detail)) => {
-                problem(StatusCode::BAD_GATEWAY, "amoCRM did not cooperate", detail)
+            Self::Domain(D::Upstream(message)) => {
+                problem(StatusCode::BAD_GATEWAY, "amoCRM did not cooperate", "")
+                    .with_message(message)
             }
+            Self::Domain(D::RefreshDeferred { retry_after }) => Problem {
+                retry_after: Some(*retry_after),
+                ..problem(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Token not ready",
+                    "The connection's access token is about to expire and amoCRM may not be asked \
+for a new one yet. Retry after the Retry-After interval.",
+                )
+            },
             Self::Domain(D::Busy | D::Store(S::Unavailable(_))) => problem(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Temporarily unavailable",
@@ -195,6 +299,88 @@ impl AppError {
             tracing::debug!(error = %self, status = status.as_u16(), "request refused");
         }
     }
+}
+
+/// Team and account refusals: the status and what to tell the person.
+fn team_problem(e: domain::teams::TeamError) -> Problem {
+    use domain::teams::TeamError as T;
+    let (status, title, detail) = match e {
+        T::NotPermitted => (
+            StatusCode::FORBIDDEN,
+            "Not allowed",
+            "Your role in this workspace does not allow this. Ask an admin or owner.",
+        ),
+        T::LastOwner => (
+            StatusCode::CONFLICT,
+            "An owner is needed",
+            "A workspace must keep at least one owner. Make someone else an owner first.",
+        ),
+        T::AlreadyMember => (
+            StatusCode::CONFLICT,
+            "Already a member",
+            "This person is already a member of the workspace.",
+        ),
+        T::NotAMember => (StatusCode::NOT_FOUND, "Not found", "There is nothing here."),
+        T::OwnMembership => (
+            StatusCode::BAD_REQUEST,
+            "Not for yourself",
+            "You cannot change or remove your own membership here: use “Leave workspace”, or ask another admin.",
+        ),
+        T::InviteUnknown => (
+            StatusCode::NOT_FOUND,
+            "Invitation not found",
+            "This invitation link is not valid. Check that you copied all of it.",
+        ),
+        T::InviteExpired => (
+            StatusCode::GONE,
+            "Invitation expired",
+            "This invitation has expired. Ask the person who invited you for a new one.",
+        ),
+        T::InviteRevoked => (
+            StatusCode::GONE,
+            "Invitation revoked",
+            "This invitation was revoked. Ask the person who invited you for a new one.",
+        ),
+        T::InviteUsed => (
+            StatusCode::GONE,
+            "Invitation already used",
+            "This invitation was already used. Log in to reach the workspace.",
+        ),
+        T::InviteForAnotherAccount => (
+            StatusCode::FORBIDDEN,
+            "Invitation for another address",
+            "This invitation is for another e-mail address. Log out, then open the link again and sign in with the invited address.",
+        ),
+        T::NameMismatch => (
+            StatusCode::BAD_REQUEST,
+            "Name does not match",
+            "Type the workspace's name exactly as shown to delete it.",
+        ),
+        T::ResetLinkInvalid => (
+            StatusCode::GONE,
+            "Link expired or used",
+            "This password reset link has expired or was already used. Ask for a new one.",
+        ),
+        T::MailUnavailable => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "E-mail is not set up",
+            "This server cannot send e-mail, so password reset is not available. Ask your administrator to reset it or to set up e-mail.",
+        ),
+    };
+    Problem {
+        status,
+        title,
+        detail: detail.to_owned(),
+        retry_after: None,
+        headers: Vec::new(),
+        message: None,
+        fields: Vec::new(),
+    }
+}
+
+/// A domain message in English, the API's language.
+fn english(message: &domain::Message) -> String {
+    crate::i18n::domain_message_in(crate::i18n::Lang::En, message)
 }
 
 /// The cause chain as one line, for logs only.
@@ -237,6 +423,12 @@ impl From<askama::Error> for PageError {
     }
 }
 
+impl From<domain::StoreError> for PageError {
+    fn from(e: domain::StoreError) -> Self {
+        Self(e.into())
+    }
+}
+
 impl From<anyhow::Error> for PageError {
     fn from(e: anyhow::Error) -> Self {
         Self(e.into())
@@ -246,15 +438,20 @@ impl From<anyhow::Error> for PageError {
 impl ResponseError for PageError {
     fn status_code(&self) -> StatusCode {
         match self.0 {
-            AppError::SignInRequired => StatusCode::SEE_OTHER,
+            AppError::SignInRequired | AppError::NoWorkspace => StatusCode::SEE_OTHER,
             _ => self.0.problem().status,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
-        if matches!(self.0, AppError::SignInRequired) {
+        let redirect = match self.0 {
+            AppError::SignInRequired => Some("/login"),
+            AppError::NoWorkspace => Some("/workspaces/new"),
+            _ => None,
+        };
+        if let Some(location) = redirect {
             return HttpResponse::SeeOther()
-                .insert_header((header::LOCATION, "/login"))
+                .insert_header((header::LOCATION, location))
                 .finish();
         }
         let problem = self.0.problem();
@@ -267,6 +464,9 @@ impl ResponseError for PageError {
             });
         let mut builder = HttpResponse::build(problem.status);
         with_retry_after(&mut builder, &problem);
+        builder
+            .extensions_mut()
+            .insert(crate::error_chrome::ShownProblem(problem));
         builder.content_type(mime_html()).body(body)
     }
 }
@@ -300,20 +500,30 @@ impl ResponseError for ApiError {
     }
 }
 
-/// Renders a problem as `application/problem+json`.
+/// Renders a problem as `application/problem+json`, in the shape the OpenAPI document declares.
 #[must_use]
 pub fn problem_json(problem: &Problem) -> HttpResponse {
-    let body = serde_json::json!({
-        "type": "about:blank",
-        "title": problem.title,
-        "status": problem.status.as_u16(),
-        "detail": problem.detail,
-    });
+    let body = ProblemBody {
+        kind: "about:blank".to_owned(),
+        title: problem.title.to_owned(),
+        status: problem.status.as_u16(),
+        detail: problem.detail.clone(),
+        code: problem.client_code(),
+        errors: problem
+            .fields
+            .iter()
+            .map(|e| FieldProblem {
+                field: e.field.to_owned(),
+                code: e.code().to_owned(),
+                detail: english(&e.message),
+            })
+            .collect(),
+    };
     let mut builder = HttpResponse::build(problem.status);
     with_retry_after(&mut builder, problem);
     builder
         .content_type("application/problem+json")
-        .body(body.to_string())
+        .body(serde_json::to_string(&body).unwrap_or_default())
 }
 
 fn mime_html() -> &'static str {

@@ -31,6 +31,12 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:9000")]
         bind: String,
     },
+    /// Write a consistent copy of the SQLite database to PATH while amolink keeps serving
+    /// (PostgreSQL: use pg_dump or pg_basebackup, see the README).
+    Backup {
+        /// Where to write the copy; must not exist yet. It is created with mode 0600.
+        path: std::path::PathBuf,
+    },
     /// Manage the master keys that encrypt secrets and tokens at rest.
     Keys {
         #[command(subcommand)]
@@ -52,7 +58,8 @@ enum KeysAction {
 }
 
 fn main() -> std::process::ExitCode {
-    // Two rustls providers are linked in this dependency graph; choose one before any TLS use.
+    // reqwest is built without a crypto provider (`rustls-no-provider`) and only `ring` is
+    // linked: rustls needs it installed as the process default before the first TLS handshake.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -86,8 +93,12 @@ async fn run(command: Command) -> anyhow::Result<()> {
     telemetry::init(&settings.log_filter, settings.log_format);
     match command {
         Command::Serve => {
+            let banner = web::startup::banner(settings.public_base(), settings.demo);
             let app = Application::build(settings).await?;
             tracing::info!(port = app.port(), "amolink is listening");
+            for line in banner {
+                tracing::info!("{line}");
+            }
             app.run_until_stopped().await?;
         }
         Command::Migrate => {
@@ -95,6 +106,12 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 persistence::Database::connect(settings.database_url.expose_secret()).await?;
             database.migrate().await?;
             tracing::info!("migrations applied");
+        }
+        Command::Backup { path } => {
+            let database =
+                persistence::Database::connect(settings.database_url.expose_secret()).await?;
+            database.backup_to(&path).await?;
+            println!("backed up the database to {}", path.display());
         }
         Command::Sim { bind } => {
             amocrm_sim::run(&bind, amocrm_sim::SimConfig::default()).await?;

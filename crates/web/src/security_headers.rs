@@ -1,4 +1,4 @@
-//! Security headers on every response (security.md R12).
+//! Security headers on every response (docs/security-requirements.md R12).
 
 use actix_web::{
     Error,
@@ -53,10 +53,15 @@ pub async fn add(
     // The simulator's consent popup too: it must keep its opener, as amoCRM's does.
     if is_oauth_page(&path) || is_simulator_page(&path) {
         set(header::REFERRER_POLICY, "no-referrer");
-        // Popup mode needs the opener link to amoCRM's consent window.
+        // The connect pages keep two opener links: to amoCRM's consent window (popup mode) and
+        // to the tenant's page that opened them through the embed loader, which learns the
+        // outcome by `postMessage` (sent to that page's origin only) and sees the popup close.
+        // Any COOP but `unsafe-none` puts a page opened from another origin in a new browsing
+        // context group, cutting that link: the tenant's page would see the popup "closed"
+        // the moment it loads and never hear how the flow ended.
         set(
             HeaderName::from_static("cross-origin-opener-policy"),
-            "same-origin-allow-popups",
+            "unsafe-none",
         );
     } else {
         set(header::REFERRER_POLICY, "strict-origin-when-cross-origin");

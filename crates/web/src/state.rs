@@ -3,8 +3,17 @@
 use std::sync::Arc;
 
 use domain::{
-    accounts::Accounts, clock::Clock, connect::ConnectService, connections::Connections,
-    keeper::Keeper, ports::AccountRepository,
+    accounts::{Accounts, Passwords},
+    activity::Activity,
+    audit::Audit,
+    buttons::Buttons,
+    clock::Clock,
+    connect::ConnectService,
+    connections::Connections,
+    keeper::Keeper,
+    mail::MailOutbox,
+    ports::AccountRepository,
+    teams::Teams,
 };
 
 use crate::{metrics::Metrics, session::Timeouts, settings::Settings};
@@ -32,10 +41,25 @@ pub struct AppState {
     pub access: domain::access::Access,
     /// The workspace's outgoing webhook endpoints.
     pub webhooks: domain::webhooks::Webhooks,
+    /// amoCRM events: the receiver, relay settings and the event feed.
+    pub relay: crate::relay::RelayState,
     /// For readiness checks.
     pub health: Arc<dyn AccountRepository>,
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
     pub session_timeouts: Timeouts,
     pub button_scripts: ButtonScripts,
+    /// Members, invitations, workspace deletion.
+    pub teams: Teams,
+    /// Password change and reset.
+    pub passwords: Passwords,
+    pub audit: Audit,
+    /// Per-connection activity: the recorder, listings and chart numbers.
+    pub activity: Activity,
+    /// Connect buttons added by members (recorded in the audit trail).
+    pub buttons: Buttons,
+    /// The development mail outbox (`/dev/outbox`).
+    pub outbox: Arc<dyn MailOutbox>,
+    /// Seals the one-time secrets a redirect carries in the session (`crate::flash`).
+    pub keyring: Arc<domain::crypto::Keyring>,
 }

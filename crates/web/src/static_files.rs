@@ -23,6 +23,21 @@ const ASSETS: &[Asset] = &[
         body: include_bytes!("../../../static/app.js"),
     },
     Asset {
+        name: "button-form.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../../static/button-form.js"),
+    },
+    Asset {
+        name: "live-status.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../../static/live-status.js"),
+    },
+    Asset {
+        name: "connect.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../../static/connect.js"),
+    },
+    Asset {
         name: "connect-done.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../../../static/connect-done.js"),

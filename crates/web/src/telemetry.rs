@@ -1,7 +1,7 @@
 //! Logging and request spans.
 //!
 //! The access log records the path, never the query string: OAuth codes and states travel there
-//! (security.md R28), and neither does it record `Referer` headers.
+//! (docs/security-requirements.md R28), and neither does it record `Referer` headers.
 
 use std::time::Instant;
 
@@ -33,11 +33,13 @@ pub fn init(filter: &str, format: LogFormat) {
     };
 }
 
-/// The path as logged: a connect session's URL token (`/connect/s/{token}`) is a credential
-/// for its lifetime, so it is replaced by `…`.
+/// The path as logged: a connect session's URL token (`/connect/s/{token}`) and an events
+/// destination's token (`/amocrm/events/{token}`) are credentials, so they are replaced by `…`.
 fn loggable_path(path: &str) -> &str {
     if path.starts_with("/connect/s/") {
         "/connect/s/…"
+    } else if path.starts_with("/amocrm/events/") {
+        "/amocrm/events/…"
     } else {
         path
     }

@@ -1,6 +1,6 @@
 //! The `amolink` binary as a newcomer meets it (issue 2, acceptance 1 and 9).
 
-#![allow(clippy::unwrap_used)]
+#![expect(clippy::unwrap_used, reason = "a test fails loudly")]
 
 use std::{
     process::{Command, Stdio},
@@ -17,18 +17,29 @@ fn amolink() -> Command {
     command
 }
 
-fn temp_dir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("amolink-bin-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A scratch folder for one test, removed when dropped.
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn new() -> Self {
+        let dir = std::env::temp_dir().join(format!("amolink-bin-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 #[test]
 fn with_no_settings_it_serves_the_landing_page_on_port_8080() {
-    let dir = temp_dir().join("fresh");
-    std::fs::create_dir_all(&dir).unwrap();
+    let scratch = TempDir::new();
+    let dir = &scratch.0;
     let mut child = amolink()
-        .current_dir(&dir)
+        .current_dir(dir)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -69,8 +80,9 @@ fn with_no_settings_it_serves_the_landing_page_on_port_8080() {
 
 #[test]
 fn production_without_master_keys_refuses_to_start_and_says_why() {
+    let scratch = TempDir::new();
     let output = amolink()
-        .current_dir(temp_dir())
+        .current_dir(&scratch.0)
         .env("AMOLINK_ENV", "production")
         .env("AMOLINK_PUBLIC_URL", "https://amolink.example")
         .output()

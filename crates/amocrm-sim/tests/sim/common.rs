@@ -1,7 +1,7 @@
 //! Test helpers: a simulator on a random port, a recording receiver for webhooks, and the
 //! browser steps of the flow done over plain HTTP.
 
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
@@ -21,7 +21,25 @@ pub struct Received {
     pub query: String,
     pub user_agent: String,
     pub content_type: String,
+    pub request_id: String,
     pub body: String,
+}
+
+impl Received {
+    /// The decoded form fields of the body, in order.
+    pub fn form(&self) -> Vec<(String, String)> {
+        url::form_urlencoded::parse(self.body.as_bytes())
+            .into_owned()
+            .collect()
+    }
+
+    /// One decoded form field.
+    pub fn field(&self, key: &str) -> Option<String> {
+        self.form()
+            .into_iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v)
+    }
 }
 
 /// A tiny HTTP server standing in for the integration's webhook endpoints.
@@ -29,19 +47,22 @@ pub struct Receiver {
     pub base: String,
     pub received: Arc<Mutex<Vec<Received>>>,
     pub status: Arc<AtomicU16>,
+    /// Milliseconds to wait before answering.
+    pub delay_ms: Arc<AtomicU64>,
 }
 
 impl Receiver {
     pub async fn start() -> Self {
         let received = Arc::new(Mutex::new(Vec::new()));
         let status = Arc::new(AtomicU16::new(200));
-        let (r, s) = (received.clone(), status.clone());
+        let delay_ms = Arc::new(AtomicU64::new(0));
+        let (r, s, d) = (received.clone(), status.clone(), delay_ms.clone());
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind receiver");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let server = HttpServer::new(move || {
-            let (r, s) = (r.clone(), s.clone());
+            let (r, s, d) = (r.clone(), s.clone(), d.clone());
             App::new().default_service(web::to(move |req: HttpRequest, body: web::Bytes| {
-                let (r, s) = (r.clone(), s.clone());
+                let (r, s, d) = (r.clone(), s.clone(), d.clone());
                 async move {
                     let header = |name| {
                         req.headers()
@@ -55,8 +76,13 @@ impl Receiver {
                         query: req.query_string().to_owned(),
                         user_agent: header("user-agent"),
                         content_type: header("content-type"),
+                        request_id: header("x-amocrm-requestid"),
                         body: String::from_utf8_lossy(&body).into_owned(),
                     });
+                    let delay = d.load(Ordering::SeqCst);
+                    if delay > 0 {
+                        tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+                    }
                     let status = actix_web::http::StatusCode::from_u16(s.load(Ordering::SeqCst))
                         .expect("status");
                     HttpResponse::build(status).json(json!({ "ok": true }))
@@ -73,7 +99,26 @@ impl Receiver {
             base,
             received,
             status,
+            delay_ms,
         }
+    }
+
+    /// Requests to `path`, in arrival order.
+    pub fn at(&self, path: &str) -> Vec<Received> {
+        self.all().into_iter().filter(|r| r.path == path).collect()
+    }
+
+    /// Waits (up to 20 s) until `path` has received at least `count` requests; returns them.
+    pub async fn wait_for(&self, path: &str, count: usize) -> Vec<Received> {
+        for _ in 0..400 {
+            let seen = self.at(path);
+            if seen.len() >= count {
+                return seen;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let seen = self.at(path);
+        panic!("{path}: {} of {count} requests arrived", seen.len());
     }
 
     pub fn all(&self) -> Vec<Received> {
@@ -299,6 +344,32 @@ impl Env {
         let install = self.install(account_id).await;
         let tokens = tokens_of(self.exchange(&install).await).await;
         (install, tokens)
+    }
+
+    /// An API call with a JSON body.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        host: &str,
+        path: &str,
+        access_token: &str,
+        body: &Value,
+    ) -> reqwest::Response {
+        self.http
+            .request(method, format!("{}{path}", self.sim.base_url()))
+            .header(HOST, host)
+            .bearer_auth(access_token)
+            .json(body)
+            .send()
+            .await
+            .expect("api request")
+    }
+
+    /// A successful API call's JSON body.
+    pub async fn api_json(&self, host: &str, path: &str, access_token: &str) -> Value {
+        let response = self.api(host, path, access_token).await;
+        assert_eq!(response.status(), 200, "{path}");
+        response.json().await.expect("json")
     }
 
     pub async fn api(&self, host: &str, path: &str, access_token: &str) -> reqwest::Response {

@@ -1,7 +1,7 @@
 //! A scriptable fake amoCRM: an actix-web server on 127.0.0.1:0 that records every request and answers
 //! with whatever the test's closure returns. Clients reach it through `base_url_override`.
 
-#![allow(dead_code)] // each test binary uses a different subset
+#![expect(dead_code, reason = "each test binary uses a different subset")]
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 
 use crate::{
     StoreError,
-    connections::NewEvent,
+    connections::StatusChange,
     ids::{ConnectionId, WorkspaceId},
 };
 
@@ -13,21 +13,21 @@ use crate::{
 /// same transaction, and only when the status really changed.
 #[async_trait]
 pub trait ConnectionHealthStore: Send + Sync {
-    /// `active`/`degraded` → `rate_limited` with `reason`; answers whether it changed.
+    /// [`Transition::RateLimit`](crate::connections::Transition::RateLimit); answers whether
+    /// the status changed.
     async fn mark_rate_limited(
         &self,
         workspace: WorkspaceId,
         id: ConnectionId,
-        reason: &str,
-        event: &NewEvent,
+        change: &StatusChange,
     ) -> Result<bool, StoreError>;
 
-    /// `rate_limited` → `active`, unless its refreshes are failing (then the keeper owns the
-    /// status); answers whether it changed.
+    /// [`Transition::Resume`](crate::connections::Transition::Resume), unless its refreshes
+    /// are failing (then the keeper owns the status); answers whether it changed.
     async fn clear_rate_limited(
         &self,
         workspace: WorkspaceId,
         id: ConnectionId,
-        event: &NewEvent,
+        change: &StatusChange,
     ) -> Result<bool, StoreError>;
 }

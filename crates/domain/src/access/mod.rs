@@ -18,7 +18,7 @@ pub use proxy::{Proxied, Proxy};
 pub use tokens::{TokenVending, VendedToken};
 
 use crate::{
-    Error,
+    Error, Message,
     clock::Clock,
     connections::{ConnectionRecord, ConnectionStatus},
     governor::Governor,
@@ -61,18 +61,11 @@ impl Access {
 fn ensure_usable(record: &ConnectionRecord) -> Result<(), Error> {
     match record.status {
         status if status.is_usable() => Ok(()),
-        ConnectionStatus::Revoked => Err(Error::Conflict(
-            "This connection was revoked and its credentials destroyed; connect the account again \
-to use it.",
-        )),
-        ConnectionStatus::Disconnected => Err(Error::Conflict(
-            "amoCRM reported this integration disabled or uninstalled; connect the account again \
-to use it.",
-        )),
-        _ => Err(Error::Conflict(
-            "amoCRM no longer accepts this connection's credentials; an admin of the amoCRM \
-account must connect it again.",
-        )),
+        ConnectionStatus::Revoked => Err(Error::Conflict(Message::new("connection-revoked"))),
+        ConnectionStatus::Disconnected => {
+            Err(Error::Conflict(Message::new("connection-disconnected")))
+        }
+        _ => Err(Error::Conflict(Message::new("connection-needs-reauth"))),
     }
 }
 

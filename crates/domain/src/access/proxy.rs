@@ -2,14 +2,17 @@
 //!
 //! The tenant's request is validated right after the connection is found, so a refused path
 //! costs no token, no rate slot and no request. Every request to amoCRM (the retry after a 401
-//! included) first gets a slot from the governor. amoCRM's answers are relayed as they are,
-//! except that amolink reacts to three of them:
+//! included) first gets a slot from the governor, keyed by the connection's integration. The
+//! token is checked again once the slot is granted: a token that expired while the request
+//! waited is never sent. At most two requests go to amoCRM per call, and at most one refresh
+//! is made for it. amoCRM's answers are relayed as they are, except that amolink reacts to three
+//! of them:
 //! - **401**: the token was refused. One replacement through the keeper (single flight + lease),
 //!   one retry; a second 401 is amoCRM's problem, not the tenant's (502), and the connection is
 //!   left for the keeper to judge.
 //! - **429**: relayed with `Retry-After` from amoCRM's `retry_after`, and the governor pauses the
 //!   integration for that long on every instance.
-//! - **403 with an HTML page** (nginx's block page, amocrm.md §6): the integration is blocked.
+//! - **403 with an HTML page** (nginx's block page, docs/amocrm-protocol.md §6): the integration is blocked.
 //!   Traffic stops for the cooldown and the connection is marked `rate_limited` with a history
 //!   event; the first success afterwards marks it active again. A JSON 403 is an ordinary "no
 //!   rights for this resource" answer and is only relayed.
@@ -17,17 +20,24 @@
 use std::{sync::Arc, time::Duration};
 
 use amocrm::{AccountHost, AmoError, ForwardRequest, ForwardResponse};
-use secrecy::SecretString;
 
 use super::{AccessDeps, usable_connection};
 use crate::{
-    Error, ValidationError,
-    connections::{Actor, ConnectionRecord, ConnectionStatus, EventKind, NewEvent},
+    Error, Message, ValidationError,
+    connections::{Actor, ConnectionRecord, ConnectionStatus, StatusChange, Transition},
+    governor::Integration,
     ids::{ConnectionId, WorkspaceId},
+    keeper::{FreshToken, Wanted},
 };
 
-/// The token must outlive the wait for a slot and the call itself.
-const MIN_TOKEN_VALIDITY: Duration = Duration::from_secs(120);
+/// The proxy refreshes a token with less than this left (capped at half the token's stated
+/// life): it must outlive the wait for a slot and the call itself. When amoCRM may not be asked
+/// for a new token yet, any token that can still be sent is used; the check after the wait
+/// decides.
+const WANTED: Wanted = Wanted {
+    validity: Duration::from_secs(120),
+    fallback: Duration::ZERO,
+};
 
 const BLOCKED_REASON: &str = "amoCRM blocked this integration (403) after too many requests; \
 amolink paused its traffic";
@@ -46,18 +56,16 @@ pub struct Proxy {
 
 fn unsafe_request(error: &AmoError) -> Error {
     match error {
-        AmoError::UnsafeRequest { reason } => {
-            Error::Invalid(ValidationError::new("request", *reason))
-        }
+        AmoError::UnsafeRequest { reason } => Error::Invalid(
+            ValidationError::new("request", "proxy-request-refused").with("reason", reason),
+        ),
         other => upstream(other),
     }
 }
 
 /// amoCRM could not be reached or misbehaved; the text names the kind, never a body or token.
 fn upstream(error: &AmoError) -> Error {
-    Error::Upstream(format!(
-        "amoCRM did not answer the proxied request: {error}"
-    ))
+    Error::Upstream(Message::new("upstream-proxy-failed").with("error", error))
 }
 
 impl Proxy {
@@ -83,28 +91,37 @@ impl Proxy {
         // been sent or spent yet when the path is refused.
         let record = usable_connection(&self.deps, workspace, id).await?;
         request.validate().map_err(|e| unsafe_request(&e))?;
-        let host = AccountHost::parse(&record.host, &self.deps.allowed_domains).map_err(|_| {
-            Error::Conflict("the connection's account host is no longer on the allowed domain list")
-        })?;
-        let mut token = self
-            .deps
-            .keeper
-            .fresh_token(workspace, id, MIN_TOKEN_VALIDITY)
-            .await?
-            .access_token;
+        let host = AccountHost::parse(&record.host, &self.deps.allowed_domains)
+            .map_err(|_| Error::Conflict(Message::new("account-host-not-allowed")))?;
+        let integration = Integration::new(&record.client_id);
+        let mut token = self.deps.keeper.fresh_token(workspace, id, WANTED).await?;
+        // Set once a second token was fetched (after a 401, or because the first one expired
+        // while waiting for a slot): no third.
         let mut replaced = false;
         loop {
-            let response = self.send(id, &host, &token, request.clone()).await?;
+            self.deps.governor.admit(&integration).await?;
+            if !token.usable_at(self.deps.clock.now()) {
+                // It ran out while the request waited for its slot. The slot is given up.
+                if replaced || token.refreshed_now {
+                    return Err(Error::RefreshDeferred {
+                        retry_after: Duration::from_secs(1),
+                    });
+                }
+                token = self.deps.keeper.fresh_token(workspace, id, WANTED).await?;
+                replaced = true;
+                continue;
+            }
+            let response = self.send(&host, &token, request.clone()).await?;
             match response.status.as_u16() {
                 401 if !replaced => {
                     tracing::info!(connection_id = %id, "amoCRM refused the access token; replacing it once");
                     token = match self
                         .deps
                         .keeper
-                        .replace_refused(workspace, id, &token)
+                        .replace_refused(workspace, id, &token.access_token)
                         .await
                     {
-                        Ok(fresh) => fresh.access_token,
+                        Ok(fresh) => fresh,
                         // The refresh may just have found the connection dead: say so (409).
                         Err(Error::Upstream(reason)) => {
                             usable_connection(&self.deps, workspace, id).await?;
@@ -115,12 +132,10 @@ impl Proxy {
                     replaced = true;
                 }
                 401 => {
-                    tracing::warn!(connection_id = %id, "amoCRM refused a freshly refreshed access token");
-                    return Err(Error::Upstream(
-                        "amoCRM refused the connection's access token even after a refresh".into(),
-                    ));
+                    tracing::warn!(connection_id = %id, "amoCRM refused a replaced access token");
+                    return Err(Error::Upstream(Message::new("upstream-token-refused")));
                 }
-                429 | 403 => return self.refused(&record, response).await,
+                429 | 403 => return self.refused(&record, &integration, response).await,
                 status if (200..300).contains(&status) => {
                     if record.status == ConnectionStatus::RateLimited {
                         self.resumed(&record).await;
@@ -140,18 +155,16 @@ impl Proxy {
         }
     }
 
-    /// One request, once the governor allows it.
+    /// One request (its slot already granted).
     async fn send(
         &self,
-        id: ConnectionId,
         host: &AccountHost,
-        token: &SecretString,
+        token: &FreshToken,
         request: ForwardRequest,
     ) -> Result<ForwardResponse, Error> {
-        self.deps.governor.admit(id).await?;
         self.deps
             .amocrm
-            .forward(host, token, request)
+            .forward(host, &token.access_token, request)
             .await
             .map_err(|e| unsafe_request(&e))
     }
@@ -160,6 +173,7 @@ impl Proxy {
     async fn refused(
         &self,
         record: &ConnectionRecord,
+        integration: &Integration,
         response: ForwardResponse,
     ) -> Result<Proxied, Error> {
         let policy = *self.deps.governor.policy();
@@ -187,7 +201,7 @@ impl Proxy {
         };
         // This instance pauses even if the shared ledger cannot be written; amoCRM's answer is
         // relayed either way.
-        if let Err(e) = self.deps.governor.pause(record.id, pause).await {
+        if let Err(e) = self.deps.governor.pause(integration, pause).await {
             tracing::error!(connection_id = %record.id, error = %e, "could not share a pause with other instances");
         }
         Ok(Proxied {
@@ -197,17 +211,17 @@ impl Proxy {
     }
 
     async fn blocked(&self, record: &ConnectionRecord) {
-        let event = NewEvent {
-            kind: EventKind::RateLimited,
-            actor: Actor::AmoCrm,
-            detail: Some(BLOCKED_REASON.into()),
-            at: self.deps.clock.now(),
-        };
+        let change = StatusChange::new(
+            Transition::RateLimit,
+            Actor::AmoCrm,
+            Some(BLOCKED_REASON.into()),
+            self.deps.clock.now(),
+        );
         // The pause is what protects the account; a failed status write is only logged.
         if let Err(e) = self
             .deps
             .health
-            .mark_rate_limited(record.workspace, record.id, BLOCKED_REASON, &event)
+            .mark_rate_limited(record.workspace, record.id, &change)
             .await
         {
             tracing::error!(connection_id = %record.id, error = %e, "could not mark a blocked connection");
@@ -215,16 +229,16 @@ impl Proxy {
     }
 
     async fn resumed(&self, record: &ConnectionRecord) {
-        let event = NewEvent {
-            kind: EventKind::Resumed,
-            actor: Actor::AmoCrm,
-            detail: None,
-            at: self.deps.clock.now(),
-        };
+        let change = StatusChange::new(
+            Transition::Resume,
+            Actor::AmoCrm,
+            None,
+            self.deps.clock.now(),
+        );
         match self
             .deps
             .health
-            .clear_rate_limited(record.workspace, record.id, &event)
+            .clear_rate_limited(record.workspace, record.id, &change)
             .await
         {
             Ok(true) => {

@@ -1,6 +1,6 @@
 //! Token vending: a connection's current access token for the tenant's own calls to amoCRM.
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
@@ -8,8 +8,8 @@ use secrecy::SecretString;
 use super::{AccessDeps, usable_connection};
 use crate::{
     Error,
-    connections::ConnectionRecord,
     ids::{ConnectionId, WorkspaceId},
+    keeper::Wanted,
 };
 
 /// A token handed to the tenant, with where it works.
@@ -36,20 +36,25 @@ impl TokenVending {
 
     /// The connection's access token, refreshed first (through the keeper) if it would expire
     /// within the refresh margin — or within half its life, for tokens that live shorter than
-    /// twice the margin, so such tokens are not refreshed on every call.
+    /// twice the margin, so such tokens are not refreshed on every call. A token is never handed
+    /// out with less than that left unless a refresh was just made for this call: when amoCRM may
+    /// not be asked for a new one yet, the answer says when to come back.
     ///
     /// # Errors
     /// [`Error::NotFound`] outside the workspace; [`Error::Conflict`] saying why when the
     /// connection cannot be used; [`Error::Upstream`] when amoCRM refuses the refresh for a
-    /// transient reason; [`Error::Busy`].
+    /// transient reason; [`Error::RefreshDeferred`]; [`Error::Busy`].
     pub async fn vend(
         &self,
         workspace: WorkspaceId,
         id: ConnectionId,
     ) -> Result<VendedToken, Error> {
         let record = usable_connection(&self.deps, workspace, id).await?;
-        let validity = self.min_validity(&record);
-        let token = match self.deps.keeper.fresh_token(workspace, id, validity).await {
+        let wanted = Wanted {
+            validity: self.deps.refresh_margin,
+            fallback: self.deps.refresh_margin,
+        };
+        let token = match self.deps.keeper.fresh_token(workspace, id, wanted).await {
             Ok(token) => token,
             // The refresh may just have found the connection dead: say so as for any unusable one.
             Err(Error::Upstream(reason)) => {
@@ -66,22 +71,5 @@ impl TokenVending {
             account_id: record.account_id,
             connection_id: id,
         })
-    }
-
-    /// The margin, capped at half the current token's life. The life is measured from the
-    /// latest of the last refresh and the last status change (a reconnect resets both), which is
-    /// never before the token was issued, so the estimate errs towards refreshing less.
-    fn min_validity(&self, record: &ConnectionRecord) -> Duration {
-        let margin = self.deps.refresh_margin;
-        let Some(expires_at) = record.access_expires_at else {
-            return margin;
-        };
-        let issued = record
-            .last_refresh_at
-            .map_or(record.status_at, |refreshed| {
-                refreshed.max(record.status_at)
-            });
-        let life = (expires_at - issued).to_std().unwrap_or_default();
-        margin.min(life / 2)
     }
 }

@@ -16,25 +16,25 @@ impl Email {
     /// domain, or contains whitespace or control characters.
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
         let value = raw.trim().to_lowercase();
-        let invalid = |message: &str| ValidationError::new("email", message);
+        let invalid = |code: &'static str| ValidationError::new("email", code);
         if value.is_empty() {
-            return Err(invalid("Enter your email address."));
+            return Err(invalid("email-missing"));
         }
         if value.len() > Self::MAX_LEN {
-            return Err(invalid("This email address is too long."));
+            return Err(invalid("email-too-long"));
         }
         if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(invalid("An email address cannot contain spaces."));
+            return Err(invalid("email-has-spaces"));
         }
         let Some((local, domain)) = value.split_once('@') else {
-            return Err(invalid("An email address needs an @."));
+            return Err(invalid("email-missing-at"));
         };
         let domain_ok = !domain.contains('@')
             && domain.contains('.')
             && !domain.starts_with('.')
             && !domain.ends_with('.');
         if local.is_empty() || !domain_ok {
-            return Err(invalid("This does not look like an email address."));
+            return Err(invalid("email-malformed"));
         }
         Ok(Self(value))
     }

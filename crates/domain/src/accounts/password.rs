@@ -22,10 +22,7 @@ impl Password {
     /// Only when the input exceeds the byte cap.
     pub fn for_login(raw: String) -> Result<Self, ValidationError> {
         if raw.len() > Self::MAX_BYTES {
-            return Err(ValidationError::new(
-                "password",
-                "This password is too long.",
-            ));
+            return Err(ValidationError::new("password", "password-too-long"));
         }
         Ok(Self(SecretString::from(raw)))
     }
@@ -35,17 +32,15 @@ impl Password {
     /// # Errors
     /// When it is shorter than 8 characters, longer than the byte cap, or a well-known password.
     pub fn for_new_account(raw: String) -> Result<Self, ValidationError> {
-        let invalid = |message: &str| ValidationError::new("password", message);
+        let invalid = |code: &'static str| ValidationError::new("password", code);
         if raw.chars().count() < Self::MIN_CHARS {
-            return Err(invalid("Use at least 8 characters."));
+            return Err(invalid("password-too-short"));
         }
         if raw.len() > Self::MAX_BYTES {
-            return Err(invalid("Use at most 512 bytes."));
+            return Err(invalid("password-too-many-bytes"));
         }
         if is_common(&raw) {
-            return Err(invalid(
-                "This password is on lists attackers try first. Choose another.",
-            ));
+            return Err(invalid("password-common"));
         }
         Ok(Self(SecretString::from(raw)))
     }

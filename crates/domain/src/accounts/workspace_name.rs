@@ -11,15 +11,15 @@ impl WorkspaceName {
     /// When the name is blank, too long, or contains control characters.
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
         let value = raw.trim();
-        let invalid = |message: &str| ValidationError::new("workspace", message);
+        let invalid = |code: &'static str| ValidationError::new("workspace", code);
         if value.is_empty() {
-            return Err(invalid("Name your workspace (usually your company)."));
+            return Err(invalid("workspace-name-missing"));
         }
         if value.chars().count() > Self::MAX_CHARS {
-            return Err(invalid("Use at most 80 characters."));
+            return Err(invalid("workspace-name-too-long"));
         }
         if value.chars().any(char::is_control) {
-            return Err(invalid("The name cannot contain control characters."));
+            return Err(invalid("workspace-name-control-characters"));
         }
         Ok(Self(value.to_owned()))
     }

@@ -4,12 +4,14 @@
 //! of the master key ring) is stored, so a request is authenticated with one indexed lookup and a
 //! database dump yields nothing usable. Each key carries scopes that the API routes require.
 
+mod cache;
 mod model;
 mod port;
 mod scope;
 mod secret;
 mod service;
 
+pub use cache::KEY_CACHE_TTL;
 pub use model::{
     ApiKey, ApiKeyInput, ApiKeyName, Caller, CreatedApiKey, MAX_NAME_CHARS, NewApiKey, StoredApiKey,
 };

@@ -23,18 +23,15 @@ impl ApiKeyName {
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
         let name = raw.trim();
         if name.is_empty() {
-            return Err(ValidationError::new("name", "Give the key a name."));
+            return Err(ValidationError::new("name", "api-key-name-missing"));
         }
         if name.chars().count() > MAX_NAME_CHARS {
-            return Err(ValidationError::new(
-                "name",
-                "The name must be at most 48 characters.",
-            ));
+            return Err(ValidationError::new("name", "api-key-name-too-long"));
         }
         if name.chars().any(char::is_control) {
             return Err(ValidationError::new(
                 "name",
-                "The name must not contain control characters.",
+                "api-key-name-control-characters",
             ));
         }
         Ok(Self(name.to_owned()))
@@ -69,7 +66,7 @@ impl ApiKeyInput {
             }
         }
         if set.is_empty() && errors.is_empty() {
-            errors.push(ValidationError::new("scopes", "Choose at least one scope."));
+            errors.push(ValidationError::new("scopes", "api-key-scopes-missing"));
         }
         match name {
             Some(name) if errors.is_empty() => Ok(Self { name, scopes: set }),

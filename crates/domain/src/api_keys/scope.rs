@@ -1,34 +1,26 @@
 //! What an API key may do.
 
-use std::{fmt, str::FromStr};
+use strum::VariantArray as _;
 
-use crate::ValidationError;
+use crate::{ValidationError, text::text_enum};
 
-/// One permission of an API key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ApiScope {
-    /// List and read connections (metadata only).
-    Read,
-    /// Revoke connections and mint connect sessions.
-    Write,
-    /// Obtain a connection's current access token.
-    Tokens,
-    /// Call amoCRM through amolink's proxy.
-    Proxy,
+text_enum! {
+    /// One permission of an API key.
+    pub enum ApiScope {
+        /// List and read connections (metadata only).
+        Read,
+        /// Revoke connections and mint connect sessions.
+        Write,
+        /// Obtain a connection's current access token.
+        Tokens,
+        /// Call amoCRM through amolink's proxy.
+        Proxy,
+    }
+    unknown(s) => ValidationError::new("scopes", "unknown-scope").with("scope", s);
 }
 
 impl ApiScope {
-    pub const ALL: [Self; 4] = [Self::Read, Self::Write, Self::Tokens, Self::Proxy];
-
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Read => "read",
-            Self::Write => "write",
-            Self::Tokens => "tokens",
-            Self::Proxy => "proxy",
-        }
-    }
+    pub const ALL: &'static [Self] = Self::VARIANTS;
 
     /// What the scope allows, for people choosing scopes.
     #[must_use]
@@ -48,23 +40,6 @@ impl ApiScope {
             Self::Tokens => 4,
             Self::Proxy => 8,
         }
-    }
-}
-
-impl fmt::Display for ApiScope {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for ApiScope {
-    type Err = ValidationError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|scope| scope.as_str() == s)
-            .ok_or_else(|| ValidationError::new("scopes", format!("unknown scope `{s}`")))
     }
 }
 
@@ -90,7 +65,10 @@ impl ApiScopes {
 
     /// The scopes in canonical order.
     pub fn iter(self) -> impl Iterator<Item = ApiScope> {
-        ApiScope::ALL.into_iter().filter(move |s| self.contains(*s))
+        ApiScope::ALL
+            .iter()
+            .copied()
+            .filter(move |s| self.contains(*s))
     }
 
     /// The storage form: canonical order, comma-separated (`read,write`).

@@ -1,6 +1,6 @@
 //! Connect buttons: how a workspace's button looks and what integration amoCRM will create.
 
-use std::{fmt, str::FromStr};
+use std::fmt;
 
 use amocrm::Platform;
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
@@ -10,6 +10,7 @@ use url::Url;
 use crate::{
     ValidationError,
     ids::{ButtonId, WorkspaceId},
+    text::text_enum,
 };
 
 /// The public, unguessable key in `/connect/{key}` and `/embed/{key}.js`.
@@ -34,7 +35,7 @@ impl ButtonKey {
         if ok {
             Ok(Self(raw.to_owned()))
         } else {
-            Err(ValidationError::new("button", "unknown connect button"))
+            Err(ValidationError::new("button", "unknown-button"))
         }
     }
 
@@ -52,7 +53,8 @@ impl fmt::Display for ButtonKey {
 
 /// A permission the created integration asks for. amoCRM allows only these two for the
 /// metadata button.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum Scope {
     Crm,
     Notifications,
@@ -60,47 +62,23 @@ pub enum Scope {
 
 impl Scope {
     #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Crm => "crm",
-            Self::Notifications => "notifications",
-        }
+    pub fn as_str(self) -> &'static str {
+        self.into()
     }
 }
 
-/// How the result of the consent comes back (amoCRM's `data-mode`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ButtonMode {
-    /// amoCRM's window closes and navigates the page that holds the button.
-    Popup,
-    /// The redirect happens inside amoCRM's window; our page there reports to its opener.
-    PostMessage,
-}
-
-impl ButtonMode {
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Popup => "popup",
-            Self::PostMessage => "post_message",
-        }
+text_enum! {
+    /// How the result of the consent comes back (amoCRM's `data-mode`).
+    pub enum ButtonMode {
+        /// amoCRM's window closes and navigates the page that holds the button.
+        Popup,
+        /// The redirect happens inside amoCRM's window; our page there reports to its opener.
+        PostMessage,
     }
+    unknown(_text) => ValidationError::new("mode", "button-mode-unknown");
 }
 
-impl FromStr for ButtonMode {
-    type Err = ValidationError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "popup" => Ok(Self::Popup),
-            "post_message" => Ok(Self::PostMessage),
-            _ => Err(ValidationError::new(
-                "mode",
-                "Choose popup or post_message.",
-            )),
-        }
-    }
-}
+impl ButtonMode {}
 
 /// Button colour (amoCRM `data-color`) or theme (Kommo `data-theme`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,7 +99,7 @@ impl ButtonColor {
             .iter()
             .find(|c| **c == raw)
             .map(|c| Self(c))
-            .ok_or_else(|| ValidationError::new("color", "Choose one of the offered colours."))
+            .ok_or_else(|| ValidationError::new("color", "button-color-unknown"))
     }
 
     #[must_use]
@@ -153,22 +131,22 @@ pub struct ButtonSettings {
     pub mode: ButtonMode,
 }
 
-fn text(field: &'static str, raw: &str, max: usize, what: &str) -> Result<String, ValidationError> {
+/// A trimmed text field; `missing` is the message code for an empty one.
+fn text(
+    field: &'static str,
+    raw: &str,
+    max: usize,
+    missing: &'static str,
+) -> Result<String, ValidationError> {
     let value = raw.trim();
     if value.is_empty() {
-        return Err(ValidationError::new(field, format!("Enter {what}.")));
+        return Err(ValidationError::new(field, missing));
     }
     if value.chars().count() > max {
-        return Err(ValidationError::new(
-            field,
-            format!("Use at most {max} characters."),
-        ));
+        return Err(ValidationError::new(field, "too-long").with("max", max));
     }
     if value.chars().any(char::is_control) {
-        return Err(ValidationError::new(
-            field,
-            "Control characters are not allowed.",
-        ));
+        return Err(ValidationError::new(field, "control-characters"));
     }
     Ok(value.to_owned())
 }
@@ -187,6 +165,41 @@ pub struct ButtonInput<'a> {
     pub mode: &'a str,
 }
 
+/// The button text a platform's own form starts with (amoCRM's is Russian, as its button is;
+/// Kommo's is its English label).
+#[must_use]
+pub const fn default_title(platform: Platform) -> &'static str {
+    match platform {
+        Platform::AmoCrm => "Подключить amoCRM",
+        Platform::Kommo => "Continue with Kommo",
+    }
+}
+
+const fn other_platform(platform: Platform) -> Platform {
+    match platform {
+        Platform::AmoCrm => Platform::Kommo,
+        Platform::Kommo => Platform::AmoCrm,
+    }
+}
+
+/// What the form means when it switched platform but left the title or colour at the other
+/// platform's default: the chosen platform's default. Anything else is kept as typed (and a
+/// colour the chosen platform does not offer is refused).
+fn platform_default<'a>(platform: Platform, title: &'a str, color: &'a str) -> (&'a str, &'a str) {
+    let other = other_platform(platform);
+    let title = if title.trim() == default_title(other) {
+        default_title(platform)
+    } else {
+        title
+    };
+    let color = if color == ButtonColor::default_for(other).as_str() {
+        ButtonColor::default_for(platform).as_str()
+    } else {
+        color
+    };
+    (title, color)
+}
+
 impl ButtonSettings {
     /// The button made at sign-up.
     #[must_use]
@@ -198,7 +211,7 @@ impl ButtonSettings {
             name,
             logo_url,
             scopes: vec![Scope::Crm],
-            title: "Подключить amoCRM".to_owned(),
+            title: default_title(Platform::AmoCrm).to_owned(),
             color: ButtonColor::default_for(Platform::AmoCrm),
             compact: false,
             mode: ButtonMode::Popup,
@@ -222,17 +235,25 @@ impl ButtonSettings {
             }
         };
         let platform = input.platform.parse::<Platform>().ok();
-        let name = keep(text("name", input.name, 255, "the integration name"));
+        let (title_raw, color_raw) = platform.map_or((input.title, input.color), |platform| {
+            platform_default(platform, input.title, input.color)
+        });
+        let name = keep(text("name", input.name, 255, "button-name-missing"));
         let description = keep(text(
             "description",
             input.description,
             2000,
-            "a description",
+            "button-description-missing",
         ));
-        let title = keep(text("title", input.title, 120, "the button text"));
-        let logo = keep(text("logo_url", input.logo_url, 2000, "a logo URL"));
+        let title = keep(text("title", title_raw, 120, "button-title-missing"));
+        let logo = keep(text(
+            "logo_url",
+            input.logo_url,
+            2000,
+            "button-logo-missing",
+        ));
         let Some(platform) = platform else {
-            errors.push(ValidationError::new("platform", "Choose amoCRM or Kommo."));
+            errors.push(ValidationError::new("platform", "button-platform-unknown"));
             return Err(errors);
         };
         let logo_url = logo.and_then(|raw| match Url::parse(&raw) {
@@ -240,10 +261,7 @@ impl ButtonSettings {
                 Some(url)
             }
             _ => {
-                errors.push(ValidationError::new(
-                    "logo_url",
-                    "Use an https:// image URL.",
-                ));
+                errors.push(ValidationError::new("logo_url", "button-logo-not-https"));
                 None
             }
         });
@@ -255,19 +273,13 @@ impl ButtonSettings {
                     scopes.push(Scope::Notifications);
                 }
                 "crm" | "notifications" => {}
-                _ => errors.push(ValidationError::new(
-                    "scopes",
-                    "Only crm and notifications can be requested.",
-                )),
+                _ => errors.push(ValidationError::new("scopes", "button-scope-unknown")),
             }
         }
         if scopes.is_empty() {
-            errors.push(ValidationError::new(
-                "scopes",
-                "Request at least one permission.",
-            ));
+            errors.push(ValidationError::new("scopes", "button-scopes-missing"));
         }
-        let color = ButtonColor::parse(platform, input.color)
+        let color = ButtonColor::parse(platform, color_raw)
             .map_err(|e| errors.push(e))
             .ok();
         let mode = input
@@ -334,6 +346,45 @@ mod tests {
             compact: true,
             mode: "post_message",
         }
+    }
+
+    #[test]
+    fn switching_platform_takes_the_platforms_defaults_for_fields_left_alone() {
+        let scopes = vec!["crm".to_owned()];
+        let kommo = ButtonInput {
+            title: default_title(Platform::AmoCrm),
+            color: "default",
+            ..input(&scopes)
+        };
+        let settings = ButtonSettings::parse(&kommo, false).expect("valid");
+        assert_eq!(settings.title, "Continue with Kommo");
+        assert_eq!(settings.color, ButtonColor::default_for(Platform::Kommo));
+
+        let back = ButtonInput {
+            platform: "amocrm",
+            title: default_title(Platform::Kommo),
+            color: "light",
+            ..input(&scopes)
+        };
+        let settings = ButtonSettings::parse(&back, false).expect("valid");
+        assert_eq!(settings.title, "Подключить amoCRM");
+        assert_eq!(settings.color.as_str(), "default");
+
+        let typed = ButtonInput {
+            title: "Sync my Kommo",
+            color: "blue",
+            ..input(&scopes)
+        };
+        let errors = ButtonSettings::parse(&typed, false).expect_err("unknown colour");
+        assert_eq!(errors[0].field, "color");
+        let own = ButtonInput {
+            title: "Sync my Kommo",
+            ..input(&scopes)
+        };
+        assert_eq!(
+            ButtonSettings::parse(&own, false).expect("valid").title,
+            "Sync my Kommo"
+        );
     }
 
     #[test]

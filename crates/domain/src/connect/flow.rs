@@ -1,7 +1,5 @@
 //! One connect attempt, from the hosted page view to a connection (or a failure).
 
-use std::str::FromStr;
-
 use amocrm::Platform;
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
@@ -10,47 +8,26 @@ use crate::{
     ValidationError,
     end_user::Metadata,
     ids::{ButtonId, ConnectionId, FlowId, WorkspaceId},
+    text::text_enum,
 };
 
-/// Where a flow stands.
-///
-/// `pending → claimed → completed`, or `→ failed`. The secrets webhook may arrive before or after
-/// the callback claims the flow; it only fills in the client credentials.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FlowStatus {
-    /// Waiting for the browser to come back from amoCRM.
-    Pending,
-    /// A callback took the flow and is exchanging its code; no other callback can.
-    Claimed,
-    Completed,
-    Failed,
-}
-
-impl FlowStatus {
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Claimed => "claimed",
-            Self::Completed => "completed",
-            Self::Failed => "failed",
-        }
+text_enum! {
+    /// Where a flow stands.
+    ///
+    /// `pending → claimed → completed`, or `→ failed`. The secrets webhook may arrive before or after
+    /// the callback claims the flow; it only fills in the client credentials.
+    pub enum FlowStatus {
+        /// Waiting for the browser to come back from amoCRM.
+        Pending,
+        /// A callback took the flow and is exchanging its code; no other callback can.
+        Claimed,
+        Completed,
+        Failed,
     }
+    unknown(_text) => ValidationError::new("status", "unknown-flow-status");
 }
 
-impl FromStr for FlowStatus {
-    type Err = ValidationError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "pending" => Ok(Self::Pending),
-            "claimed" => Ok(Self::Claimed),
-            "completed" => Ok(Self::Completed),
-            "failed" => Ok(Self::Failed),
-            _ => Err(ValidationError::new("status", "unknown flow status")),
-        }
-    }
-}
+impl FlowStatus {}
 
 /// A flow to store when the hosted page is viewed.
 #[derive(Debug, Clone)]
@@ -101,6 +78,33 @@ pub struct SecretsDelivery {
     pub client_id: String,
     pub client_secret: SecretString,
     pub state: String,
+}
+
+impl SecretsDelivery {
+    /// The checks that need no storage: `client_id` is a UUID, the secret has a plausible
+    /// length (16–256 bytes) and the state is 1–128 bytes. Run before any lookup, so hostile
+    /// bodies cost nothing.
+    ///
+    /// # Errors
+    /// A [`ValidationError`] naming the first field that fails; an implausible state reads as
+    /// "unknown or expired", like a state that is not found.
+    pub fn check_shape(&self) -> Result<(), ValidationError> {
+        use secrecy::ExposeSecret as _;
+        if uuid::Uuid::parse_str(&self.client_id).is_err() {
+            return Err(ValidationError::new("client_id", "client-id-not-uuid"));
+        }
+        let secret_len = self.client_secret.expose_secret().len();
+        if !(16..=256).contains(&secret_len) {
+            return Err(ValidationError::new(
+                "client_secret",
+                "client-secret-implausible",
+            ));
+        }
+        if self.state.is_empty() || self.state.len() > 128 {
+            return Err(ValidationError::new("state", "state-unknown"));
+        }
+        Ok(())
+    }
 }
 
 /// Whether a secrets delivery was new or a repeat.

@@ -2,25 +2,34 @@
 
 use std::{sync::Arc, time::Duration};
 
-use amocrm::{AccountHost, AmoClient, AmoError, DomainAllowList, OAuthApp};
+use amocrm::{
+    AccountHost, AccountInfo, AmoClient, AmoError, DomainAllowList, OAuthApp, TokenGrant,
+};
 use secrecy::{ExposeSecret as _, SecretString};
 use subtle::ConstantTimeEq as _;
 use url::Url;
 
 use super::{
-    Button, ButtonKey, ButtonSettings, Callback, Flow, FlowOutcome, FlowStatus, NewFlow,
-    OneTimeToken, SecretsDelivery, SecretsReceipt, hash_token,
+    Button, ButtonKey, ButtonMode, ButtonSettings, Callback, Flow, FlowOutcome, FlowStatus,
+    NewFlow, OneTimeToken, SecretsDelivery, SecretsReceipt, hash_token,
 };
 use crate::{
-    Error, ValidationError,
+    Error, Message, ValidationError,
     clock::Clock,
-    connections::{Actor, ConnectionRecord, ConnectionStatus, EventKind, NewEvent, SealedColumn},
+    connections::{
+        Actor, ConnectionRecord, ConnectionStatus, EventKind, NewEvent, SealedColumn, TokenCall,
+    },
     crypto::{Binding, Keyring},
     end_user::EndUser,
+    governor::{Governor, Integration},
     ids::{ButtonId, ConnectionId, FlowId, WorkspaceId},
-    keeper::RefreshPolicy,
+    keeper::{RefreshPolicy, SEND_GUARD},
     ports::{ButtonRepository, ConnectionRepository, FlowRepository},
 };
+
+/// The most connect buttons one workspace may have: a tenant needs a handful; the cap keeps one
+/// account from filling the database.
+pub const MAX_BUTTONS_PER_WORKSPACE: usize = 100;
 
 /// The flow secret's column name, part of its AEAD binding.
 const FLOW_SECRET_COLUMN: &str = "connect_flows.client_secret";
@@ -84,11 +93,22 @@ pub struct ConnectService {
     connections: Arc<dyn ConnectionRepository>,
     keyring: Arc<Keyring>,
     amocrm: AmoClient,
+    governor: Arc<Governor>,
     allowed_domains: DomainAllowList,
     urls: ConnectUrls,
     settings: FlowSettings,
     refresh: RefreshPolicy,
     clock: Arc<dyn Clock>,
+}
+
+/// The outcome of a connect flow as its result page shows it.
+#[derive(Debug, Clone)]
+pub struct FlowResult {
+    pub connected: bool,
+    pub account_name: Option<String>,
+    pub connection: Option<ConnectionId>,
+    pub end_user_id: Option<String>,
+    pub mode: ButtonMode,
 }
 
 /// The pieces [`ConnectService`] works with.
@@ -98,6 +118,8 @@ pub struct ConnectDeps {
     pub connections: Arc<dyn ConnectionRepository>,
     pub keyring: Arc<Keyring>,
     pub amocrm: AmoClient,
+    /// amoCRM counts the connect-time account call against the new integration.
+    pub governor: Arc<Governor>,
     pub allowed_domains: DomainAllowList,
     pub urls: ConnectUrls,
     pub settings: FlowSettings,
@@ -106,8 +128,8 @@ pub struct ConnectDeps {
     pub clock: Arc<dyn Clock>,
 }
 
-fn invalid(field: &'static str, message: &str) -> Error {
-    Error::Invalid(ValidationError::new(field, message))
+fn invalid(field: &'static str, code: &'static str) -> Error {
+    Error::Invalid(ValidationError::new(field, code))
 }
 
 fn to_std(duration: Duration) -> chrono::Duration {
@@ -123,6 +145,7 @@ impl ConnectService {
             connections: deps.connections,
             keyring: deps.keyring,
             amocrm: deps.amocrm,
+            governor: deps.governor,
             allowed_domains: deps.allowed_domains,
             urls: deps.urls,
             settings: deps.settings,
@@ -147,12 +170,18 @@ impl ConnectService {
     /// Adds a button to the workspace.
     ///
     /// # Errors
-    /// Storage failures.
+    /// [`Error::Conflict`] when the workspace has [`MAX_BUTTONS_PER_WORKSPACE`] buttons already;
+    /// storage failures.
     pub async fn create_button(
         &self,
         workspace: WorkspaceId,
         settings: ButtonSettings,
     ) -> Result<Button, Error> {
+        if self.buttons.buttons(workspace).await?.len() >= MAX_BUTTONS_PER_WORKSPACE {
+            return Err(Error::Conflict(
+                Message::new("buttons-at-cap").with("max", MAX_BUTTONS_PER_WORKSPACE),
+            ));
+        }
         let button = Button {
             id: ButtonId::random(),
             workspace,
@@ -162,6 +191,53 @@ impl ConnectService {
         self.buttons
             .insert_button(&button, self.clock.now())
             .await?;
+        Ok(button)
+    }
+
+    /// The workspace's button `id`.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] when it is not a button of this workspace; storage failures.
+    pub async fn button(&self, workspace: WorkspaceId, id: ButtonId) -> Result<Button, Error> {
+        self.buttons
+            .buttons(workspace)
+            .await?
+            .into_iter()
+            .find(|b| b.id == id)
+            .ok_or(Error::NotFound)
+    }
+
+    /// Replaces a button's settings; its key, connect link and embed stay the same.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] when it is not a button of this workspace; storage failures.
+    pub async fn update_button(
+        &self,
+        workspace: WorkspaceId,
+        id: ButtonId,
+        settings: ButtonSettings,
+    ) -> Result<Button, Error> {
+        let button = self.button(workspace, id).await?;
+        if !self.buttons.update_button(workspace, id, &settings).await? {
+            return Err(Error::NotFound);
+        }
+        Ok(Button { settings, ..button })
+    }
+
+    /// Deletes a button: its connect link and embed stop working. Connections made through it
+    /// keep working (they hold their own credentials, not the button's).
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] when it is not a button of this workspace; storage failures.
+    pub async fn delete_button(
+        &self,
+        workspace: WorkspaceId,
+        id: ButtonId,
+    ) -> Result<Button, Error> {
+        let button = self.button(workspace, id).await?;
+        if !self.buttons.delete_button(workspace, id).await? {
+            return Err(Error::NotFound);
+        }
         Ok(button)
     }
 
@@ -229,20 +305,8 @@ impl ConnectService {
         &self,
         delivery: SecretsDelivery,
     ) -> Result<SecretsReceipt, Error> {
-        let unusable = || invalid("state", "unknown or expired state");
-        if uuid::Uuid::parse_str(&delivery.client_id).is_err() {
-            return Err(invalid("client_id", "client_id must be a UUID"));
-        }
-        let secret_len = delivery.client_secret.expose_secret().len();
-        if !(16..=256).contains(&secret_len) {
-            return Err(invalid(
-                "client_secret",
-                "client_secret has an implausible length",
-            ));
-        }
-        if delivery.state.is_empty() || delivery.state.len() > 128 {
-            return Err(unusable());
-        }
+        let unusable = || invalid("state", "state-unknown");
+        delivery.check_shape().map_err(Error::Invalid)?;
         let now = self.clock.now();
         let flow = self
             .flows
@@ -310,9 +374,7 @@ impl ConnectService {
             flow_id = %flow.id,
             "a different client was posted for a state that already has one"
         );
-        Err(Error::Conflict(
-            "this state already has integration secrets",
-        ))
+        Err(Error::Conflict(Message::new("secrets-already-received")))
     }
 
     /// Handles amoCRM's redirect: validates everything before any byte leaves the server, then
@@ -333,37 +395,21 @@ impl ConnectService {
             .state
             .as_deref()
             .filter(|s| !s.is_empty() && s.len() <= 128)
-            .ok_or_else(|| {
-                invalid(
-                    "state",
-                    "This link is incomplete. Start again from the connect page.",
-                )
-            })?;
+            .ok_or_else(|| invalid("state", "connect-link-incomplete"))?;
         let flow = self
             .flows
             .flow_by_state(&hash_token(state))
             .await?
-            .ok_or_else(|| {
-                invalid(
-                    "state",
-                    "This connect link is unknown or has expired. Start again.",
-                )
-            })?;
+            .ok_or_else(|| invalid("state", "connect-link-unknown"))?;
         let same_browser = binding.is_some_and(|b| {
             bool::from(hash_token(b).as_bytes().ct_eq(flow.binding_hash.as_bytes()))
         });
         if !same_browser {
             tracing::warn!(event = "state_rejected", reason = "other_browser", workspace_id = %flow.workspace, "callback from a browser that did not start the flow");
-            return Err(invalid(
-                "state",
-                "This connection was started in another browser. Start again from the connect page.",
-            ));
+            return Err(invalid("state", "connect-other-browser"));
         }
         if flow.expires_at <= now {
-            return Err(invalid(
-                "state",
-                "This connect link has expired. Start again.",
-            ));
+            return Err(invalid("state", "connect-link-expired"));
         }
         if callback.error.is_some() {
             if self.flows.claim_flow(flow.id, now).await? {
@@ -375,13 +421,10 @@ impl ConnectService {
         }
         let host = self.validated_host(&flow, callback.referer.as_deref())?;
         let Some(code) = callback.code else {
-            return Err(invalid(
-                "code",
-                "amoCRM did not send an authorization code.",
-            ));
+            return Err(invalid("code", "connect-no-code"));
         };
         if !self.flows.claim_flow(flow.id, now).await? {
-            return Err(Error::Conflict("this connect link was already used"));
+            return Err(Error::Conflict(Message::new("connect-link-used")));
         }
         match self
             .exchange(&flow, &host, &code, callback.client_id.as_deref())
@@ -423,6 +466,42 @@ impl ConnectService {
         }
     }
 
+    /// What the page after a flow shows the browser that ran it: whether the account was
+    /// connected, its name, the connection and end user the embedding page is told about, and
+    /// how the button returns its result.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] for an unknown flow or another browser; storage failures.
+    pub async fn result_for_browser(
+        &self,
+        id: FlowId,
+        binding: Option<&str>,
+    ) -> Result<FlowResult, Error> {
+        let flow = self.flow_for_browser(id, binding).await?;
+        let account_name = match flow.connection {
+            Some(connection) => self
+                .connections
+                .connection(flow.workspace, connection)
+                .await?
+                .map(|record| record.account_name),
+            None => None,
+        };
+        let mode = self
+            .buttons
+            .buttons(flow.workspace)
+            .await?
+            .into_iter()
+            .find(|b| b.id == flow.button)
+            .map_or(ButtonMode::Popup, |b| b.settings.mode);
+        Ok(FlowResult {
+            connected: flow.status == FlowStatus::Completed,
+            account_name,
+            connection: flow.connection,
+            end_user_id: flow.end_user_id,
+            mode,
+        })
+    }
+
     /// Deletes flows (and the secrets they hold) that expired more than an hour ago.
     ///
     /// # Errors
@@ -438,18 +517,17 @@ impl ConnectService {
         let raw = referer.unwrap_or_default();
         let host = AccountHost::parse(raw, &self.allowed_domains).map_err(|e| {
             tracing::warn!(event = "referer_rejected", reason = %e, workspace_id = %flow.workspace, flow_id = %flow.id, "callback referer refused");
-            invalid("referer", "amoCRM sent an account address amolink does not accept.")
+            invalid("referer", "connect-referer-refused")
         })?;
         if host.platform() != flow.platform {
             tracing::warn!(event = "referer_rejected", reason = "platform_mismatch", workspace_id = %flow.workspace, "callback referer is on the other platform");
-            return Err(invalid(
-                "referer",
-                "The account is on a different platform than this button.",
-            ));
+            return Err(invalid("referer", "connect-platform-mismatch"));
         }
         Ok(host)
     }
 
+    /// The code exchange and everything after it: the integration's credentials, the token
+    /// pair, the account it belongs to (checked against the referer), the stored connection.
     async fn exchange(
         &self,
         flow: &Flow,
@@ -458,38 +536,13 @@ impl ConnectService {
         callback_client: Option<&str>,
     ) -> Result<Connected, (&'static str, Error)> {
         let flow = self.await_secrets(flow).await?;
-        let (Some(client_id), Some(sealed)) = (flow.client_id.clone(), flow.client_secret.clone())
-        else {
-            return Err((
-                "secrets_missing",
-                Error::Upstream(
-                    "amoCRM never delivered the integration secrets. Try connecting again.".into(),
-                ),
-            ));
-        };
-        if callback_client.is_some_and(|c| c != client_id) {
-            return Err((
-                "client_mismatch",
-                invalid(
-                    "client_id",
-                    "amoCRM sent a different integration than it announced.",
-                ),
-            ));
-        }
-        let client_secret = self
-            .keyring
-            .open(&sealed, &flow_binding(&flow))
-            .map_err(|e| {
-                (
-                    "secret_unreadable",
-                    Error::Unexpected(anyhow::anyhow!("flow secret: {e}")),
-                )
-            })?;
+        let (client_id, client_secret) = self.integration_credentials(&flow, callback_client)?;
         let app = OAuthApp {
             client_id: &client_id,
             client_secret: &client_secret,
             redirect_uri: &self.urls.redirect_uri,
         };
+        let sent_at = self.clock.now();
         let grant = self
             .amocrm
             .exchange_code(host, &app, code)
@@ -497,32 +550,16 @@ impl ConnectService {
             .map_err(|e| {
                 (
                     "code_exchange_failed",
-                    upstream("exchange the authorization code", &e),
+                    upstream("upstream-code-exchange-failed", &e),
                 )
             })?;
         let refresh_token = grant.refresh_token.clone().ok_or((
             "no_refresh_token",
-            Error::Upstream("amoCRM answered without a refresh token.".into()),
+            Error::Upstream(Message::new("upstream-no-refresh-token")),
         ))?;
         let account = self
-            .amocrm
-            .account(host, &grant.access_token)
-            .await
-            .map_err(|e| ("account_lookup_failed", upstream("read the account", &e)))?;
-        let claims_match = grant
-            .claims
-            .as_ref()
-            .is_none_or(|c| c.account_id == account.id);
-        if account.subdomain != host.subdomain() || !claims_match {
-            tracing::warn!(event = "account_mismatch", workspace_id = %flow.workspace, "token belongs to another account than the referer");
-            return Err((
-                "account_mismatch",
-                Error::Upstream(
-                    "amoCRM answered for a different account than the one connected.".into(),
-                ),
-            ));
-        }
-        let now = self.clock.now();
+            .verified_account(&flow, host, &Integration::new(&client_id), &grant, sent_at)
+            .await?;
         let existing = self
             .connections
             .connection_for_account(flow.workspace, host.platform(), account.id)
@@ -539,6 +576,7 @@ impl ConnectService {
                 },
             )
         };
+        let now = self.clock.now();
         let record = ConnectionRecord {
             id,
             workspace: flow.workspace,
@@ -551,11 +589,14 @@ impl ConnectService {
             client_secret: Some(seal(SealedColumn::ClientSecret, &client_secret)),
             access_token: Some(seal(SealedColumn::AccessToken, &grant.access_token)),
             refresh_token: Some(seal(SealedColumn::RefreshToken, &refresh_token)),
-            access_expires_at: Some(now + to_std(grant.expires_in)),
-            next_refresh_at: Some(
-                self.refresh
-                    .next_refresh_at(now, now + to_std(grant.expires_in)),
-            ),
+            // amoCRM's word, counted from when the exchange was sent.
+            access_expires_at: Some(sent_at + to_std(grant.expires_in)),
+            access_lifetime: Some(grant.expires_in),
+            token_call: Some(TokenCall {
+                at: sent_at,
+                after_refusal: false,
+            }),
+            next_refresh_at: Some(self.refresh.next_refresh_at(sent_at, grant.expires_in)),
             refresh_failures: 0,
             status: ConnectionStatus::Active,
             status_reason: None,
@@ -567,26 +608,11 @@ impl ConnectService {
             metadata: flow.metadata.clone(),
         };
         let reconnected = existing.is_some();
-        let events = [
-            NewEvent {
-                kind: EventKind::SecretsReceived,
-                actor: Actor::AmoCrm,
-                detail: Some(format!("integration {client_id}")),
-                at: flow.secrets_at.unwrap_or(now),
-            },
-            NewEvent {
-                kind: if reconnected {
-                    EventKind::Reconnected
-                } else {
-                    EventKind::Connected
-                },
-                actor: Actor::AmoCrm,
-                detail: Some(format!("{} ({})", account.name, host.as_str())),
-                at: now,
-            },
-        ];
         self.connections
-            .save_connection(&record, &events)
+            .save_connection(
+                &record,
+                &connect_events(&flow, &account, host, reconnected, now),
+            )
             .await
             .map_err(|e| ("storage", e.into()))?;
         tracing::info!(
@@ -602,6 +628,85 @@ impl ConnectService {
             account_name: account.name,
             reconnected,
         })
+    }
+
+    /// The integration amoCRM announced through the secrets webhook, its secret opened.
+    fn integration_credentials(
+        &self,
+        flow: &Flow,
+        callback_client: Option<&str>,
+    ) -> Result<(String, SecretString), (&'static str, Error)> {
+        let (Some(client_id), Some(sealed)) = (flow.client_id.clone(), flow.client_secret.clone())
+        else {
+            return Err((
+                "secrets_missing",
+                Error::Upstream(Message::new("upstream-no-secrets")),
+            ));
+        };
+        if callback_client.is_some_and(|c| c != client_id) {
+            return Err((
+                "client_mismatch",
+                invalid("client_id", "connect-client-mismatch"),
+            ));
+        }
+        let client_secret = self
+            .keyring
+            .open(&sealed, &flow_binding(flow))
+            .map_err(|e| {
+                (
+                    "secret_unreadable",
+                    Error::Unexpected(anyhow::anyhow!("flow secret: {e}")),
+                )
+            })?;
+        Ok((client_id, client_secret))
+    }
+
+    /// Reads the account the new token belongs to — an API call the governor counts against
+    /// the integration — and checks it is the referer's.
+    async fn verified_account(
+        &self,
+        flow: &Flow,
+        host: &AccountHost,
+        integration: &Integration,
+        grant: &TokenGrant,
+        sent_at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<AccountInfo, (&'static str, Error)> {
+        self.governor
+            .admit(integration)
+            .await
+            .map_err(|e| ("account_lookup_failed", e))?;
+        // Never sent when amoCRM's own word says it is (about to be) expired: a token with no
+        // credible lifetime, or one shorter than the trip, cannot prove the account.
+        let left = sent_at + to_std(grant.expires_in) - self.clock.now();
+        if left < to_std(SEND_GUARD) {
+            tracing::warn!(event = "token_unusable", workspace_id = %flow.workspace, lifetime_secs = grant.expires_in.as_secs(), "amoCRM issued an access token that cannot be used");
+            return Err((
+                "token_unusable",
+                Error::Upstream(Message::new("upstream-token-expired-at-once")),
+            ));
+        }
+        let account = self
+            .amocrm
+            .account(host, &grant.access_token)
+            .await
+            .map_err(|e| {
+                (
+                    "account_lookup_failed",
+                    upstream("upstream-account-read-failed", &e),
+                )
+            })?;
+        let claims_match = grant
+            .claims
+            .as_ref()
+            .is_none_or(|c| c.account_id == account.id);
+        if account.subdomain != host.subdomain() || !claims_match {
+            tracing::warn!(event = "account_mismatch", workspace_id = %flow.workspace, "token belongs to another account than the referer");
+            return Err((
+                "account_mismatch",
+                Error::Upstream(Message::new("upstream-other-account")),
+            ));
+        }
+        Ok(account)
     }
 
     /// Waits briefly for a secrets webhook that has not arrived yet.
@@ -621,6 +726,37 @@ impl ConnectService {
     }
 }
 
+/// The history a connect leaves: the secrets webhook, then the connection (or reconnection).
+fn connect_events(
+    flow: &Flow,
+    account: &AccountInfo,
+    host: &AccountHost,
+    reconnected: bool,
+    now: chrono::DateTime<chrono::Utc>,
+) -> [NewEvent; 2] {
+    [
+        NewEvent {
+            kind: EventKind::SecretsReceived,
+            actor: Actor::AmoCrm,
+            detail: flow
+                .client_id
+                .as_ref()
+                .map(|client_id| format!("integration {client_id}")),
+            at: flow.secrets_at.unwrap_or(now),
+        },
+        NewEvent {
+            kind: if reconnected {
+                EventKind::Reconnected
+            } else {
+                EventKind::Connected
+            },
+            actor: Actor::AmoCrm,
+            detail: Some(format!("{} ({})", account.name, host.as_str())),
+            at: now,
+        },
+    ]
+}
+
 fn flow_binding(flow: &Flow) -> Binding {
     Binding {
         workspace: flow.workspace,
@@ -629,8 +765,9 @@ fn flow_binding(flow: &Flow) -> Binding {
     }
 }
 
-/// A safe, human sentence for an amoCRM failure; the classified kind goes to the log.
-fn upstream(step: &str, error: &AmoError) -> Error {
+/// An amoCRM failure at `step` (a message code), safe to show: the classified kind, never a
+/// body or a token. The kind also goes to the log.
+fn upstream(step: &'static str, error: &AmoError) -> Error {
     tracing::warn!(kind = error.kind(), step, "amoCRM call failed");
-    Error::Upstream(format!("amoCRM could not {step} ({}).", error.kind()))
+    Error::Upstream(Message::new(step).with("kind", error.kind()))
 }

@@ -7,4 +7,4 @@ mod service;
 
 pub use model::{ConnectSession, CreatedSession, NewConnectSession, SessionRequest};
 pub use port::ConnectSessionRepository;
-pub use service::{ConnectSessions, SESSION_TTL};
+pub use service::{ConnectSessions, MAX_OPEN_SESSIONS_PER_WORKSPACE, SESSION_TTL};

@@ -4,7 +4,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{ConnectSession, NewConnectSession};
-use crate::{StoreError, ids::ConnectSessionId};
+use crate::{
+    StoreError,
+    ids::{ConnectSessionId, WorkspaceId},
+};
 
 #[async_trait]
 pub trait ConnectSessionRepository: Send + Sync {
@@ -25,6 +28,17 @@ pub trait ConnectSessionRepository: Send + Sync {
         binding_hash: &str,
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
+
+    /// Whether a flow started from this session (by the browser that redeemed it) made a
+    /// connection.
+    async fn connect_session_completed(&self, id: ConnectSessionId) -> Result<bool, StoreError>;
+
+    /// How many of the workspace's sessions are still usable at `now` (not yet expired).
+    async fn open_connect_session_count(
+        &self,
+        workspace: WorkspaceId,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
 
     /// Deletes sessions that expired before `before`.
     async fn purge_connect_sessions(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;

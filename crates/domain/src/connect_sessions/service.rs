@@ -6,7 +6,7 @@ use subtle::ConstantTimeEq as _;
 
 use super::{ConnectSessionRepository, CreatedSession, NewConnectSession, SessionRequest};
 use crate::{
-    Error, ValidationError,
+    Error, Message, ValidationError,
     clock::Clock,
     connect::{ConnectService, OneTimeToken, StartedFlow, hash_token},
     ids::{ConnectSessionId, WorkspaceId},
@@ -16,12 +16,19 @@ use crate::{
 /// How long a connect URL stays usable (Nango uses the same 30 minutes).
 pub const SESSION_TTL: Duration = Duration::from_secs(30 * 60);
 
-/// The one answer for unknown, expired and already-used links, so a link reveals nothing.
+/// The most connect sessions one workspace may hold open (unexpired) at once: a tenant mints one
+/// per end user about to connect; the cap keeps a leaked or looping API key from filling the
+/// database. With expired sessions purged an hour after expiry, a workspace stores at most
+/// about three times this many.
+pub const MAX_OPEN_SESSIONS_PER_WORKSPACE: u64 = 1_000;
+
+/// The link did its job: its browser connected an account through it.
+fn completed() -> Error {
+    Error::Invalid(ValidationError::new("session", "connect-session-used"))
+}
+
 fn unusable() -> Error {
-    Error::Invalid(ValidationError::new(
-        "session",
-        "This connect link has expired or was already used. Ask for a new one.",
-    ))
+    Error::Invalid(ValidationError::new("session", "connect-session-expired"))
 }
 
 /// Whether `raw` could be a [`OneTimeToken`] (43 base64url characters).
@@ -61,18 +68,31 @@ impl ConnectSessions {
     ///
     /// # Errors
     /// [`Error::NotFound`] when the requested button is not one of the workspace's;
-    /// [`Error::Conflict`] when the workspace has no button at all; storage failures.
+    /// [`Error::Conflict`] when the workspace has no button at all or already holds
+    /// [`MAX_OPEN_SESSIONS_PER_WORKSPACE`] unexpired sessions; storage failures.
     pub async fn create(
         &self,
         workspace: WorkspaceId,
         request: SessionRequest,
     ) -> Result<CreatedSession, Error> {
+        if self
+            .repo
+            .open_connect_session_count(workspace, self.clock.now())
+            .await?
+            >= MAX_OPEN_SESSIONS_PER_WORKSPACE
+        {
+            return Err(Error::Conflict(
+                Message::new("connect-sessions-at-cap")
+                    .with("max", MAX_OPEN_SESSIONS_PER_WORKSPACE)
+                    .with("minutes", SESSION_TTL.as_secs() / 60),
+            ));
+        }
         let buttons = self.buttons.buttons(workspace).await?;
         let button = match request.button {
             Some(id) => buttons.iter().find(|b| b.id == id).ok_or(Error::NotFound)?,
             None => buttons
                 .first()
-                .ok_or(Error::Conflict("this workspace has no connect button"))?,
+                .ok_or(Error::Conflict(Message::new("no-connect-button")))?,
         };
         let token = OneTimeToken::mint();
         let now = self.clock.now();
@@ -124,7 +144,13 @@ impl ConnectSessions {
             .map_or_else(|| OneTimeToken::mint().expose().to_owned(), str::to_owned);
         let binding_hash = hash_token(&binding);
         let ours = match &session.binding_hash {
-            Some(existing) => bool::from(existing.as_bytes().ct_eq(binding_hash.as_bytes())),
+            Some(existing) => {
+                let same = bool::from(existing.as_bytes().ct_eq(binding_hash.as_bytes()));
+                if same && self.repo.connect_session_completed(session.id).await? {
+                    return Err(completed());
+                }
+                same
+            }
             None => {
                 self.repo
                     .redeem_connect_session(session.id, &binding_hash, now)

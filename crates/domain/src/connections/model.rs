@@ -1,87 +1,42 @@
-use std::{fmt, str::FromStr};
+use std::fmt;
 
 use amocrm::Platform;
 use chrono::{DateTime, Utc};
+use strum::VariantArray as _;
 
 use crate::{
     ValidationError,
     end_user::Metadata,
     ids::{ConnectionId, WorkspaceId},
+    text::text_enum,
 };
 
-/// A connection's health.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ConnectionStatus {
-    /// Tokens are fresh and amoCRM answers.
-    Active,
-    /// Refreshes or calls are failing for a transient reason; amolink keeps retrying.
-    Degraded,
-    /// amoCRM is rate-limiting or blocking this integration; traffic is paused.
-    RateLimited,
-    /// amoCRM refused the credentials; an admin of the account must connect again.
-    NeedsReauth,
-    /// amoCRM said the integration was disabled or uninstalled.
-    Disconnected,
-    /// The tenant revoked it; its credentials are destroyed. Final.
-    Revoked,
+text_enum! {
+    /// A connection's health.
+    pub enum ConnectionStatus {
+        /// Tokens are fresh and amoCRM answers.
+        Active,
+        /// Refreshes or calls are failing for a transient reason; amolink keeps retrying.
+        Degraded,
+        /// amoCRM is rate-limiting or blocking this integration; traffic is paused.
+        RateLimited,
+        /// amoCRM refused the credentials; an admin of the account must connect again.
+        NeedsReauth,
+        /// amoCRM said the integration was disabled or uninstalled.
+        Disconnected,
+        /// The tenant revoked it; its credentials are destroyed. Final.
+        Revoked,
+    }
+    unknown(_text) => ValidationError::new("status", "unknown-connection-status");
 }
 
 impl ConnectionStatus {
-    pub const ALL: [Self; 6] = [
-        Self::Active,
-        Self::Degraded,
-        Self::RateLimited,
-        Self::NeedsReauth,
-        Self::Disconnected,
-        Self::Revoked,
-    ];
-
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Active => "active",
-            Self::Degraded => "degraded",
-            Self::RateLimited => "rate_limited",
-            Self::NeedsReauth => "needs_reauth",
-            Self::Disconnected => "disconnected",
-            Self::Revoked => "revoked",
-        }
-    }
-
-    /// A short human label.
-    #[must_use]
-    pub const fn label(self) -> &'static str {
-        match self {
-            Self::Active => "Active",
-            Self::Degraded => "Degraded",
-            Self::RateLimited => "Rate limited",
-            Self::NeedsReauth => "Needs re-auth",
-            Self::Disconnected => "Disconnected by amoCRM",
-            Self::Revoked => "Revoked",
-        }
-    }
+    pub const ALL: &'static [Self] = Self::VARIANTS;
 
     /// Whether amolink may still call amoCRM with this connection's credentials.
     #[must_use]
     pub const fn is_usable(self) -> bool {
         matches!(self, Self::Active | Self::Degraded | Self::RateLimited)
-    }
-}
-
-impl fmt::Display for ConnectionStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for ConnectionStatus {
-    type Err = ValidationError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|status| status.as_str() == s)
-            .ok_or_else(|| ValidationError::new("status", "unknown connection status"))
     }
 }
 
@@ -104,6 +59,14 @@ impl SealedColumn {
     }
 }
 
+/// One call to amoCRM's token endpoint, as remembered for the refresh-interval rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenCall {
+    pub at: DateTime<Utc>,
+    /// amoCRM had refused the connection's access token (HTTP 401) just before.
+    pub after_refusal: bool,
+}
+
 /// A stored connection, credentials still sealed.
 #[derive(Debug, Clone)]
 pub struct ConnectionRecord {
@@ -119,7 +82,14 @@ pub struct ConnectionRecord {
     pub client_secret: Option<String>,
     pub access_token: Option<String>,
     pub refresh_token: Option<String>,
+    /// When the access token expires, as amoCRM stated it: the moment the token request was
+    /// sent plus the stated lifetime, so never later than amoCRM's own expiry.
     pub access_expires_at: Option<DateTime<Utc>>,
+    /// The access token's lifetime as amoCRM stated it (zero when it stated nothing credible).
+    pub access_lifetime: Option<std::time::Duration>,
+    /// When the latest call to amoCRM's token endpoint for this connection was sent (the code
+    /// exchange or a refresh, successful or not), and whether a refused access token caused it.
+    pub token_call: Option<TokenCall>,
     /// When the token keeper should refresh next (`None`: never, e.g. needs re-auth).
     pub next_refresh_at: Option<DateTime<Utc>>,
     /// Consecutive failed refreshes.
@@ -201,7 +171,7 @@ impl PageCursor {
     /// # Errors
     /// When the cursor was not produced by [`PageCursor::encode`].
     pub fn decode(raw: &str) -> Result<Self, ValidationError> {
-        let invalid = || ValidationError::new("cursor", "this page cursor is not valid");
+        let invalid = || ValidationError::new("cursor", "cursor-invalid");
         let (millis, id) = raw.split_once('.').ok_or_else(invalid)?;
         Ok(Self {
             connected_at_ms: millis.parse().map_err(|_| invalid())?,
@@ -217,79 +187,27 @@ pub struct Page<T> {
     pub next: Option<PageCursor>,
 }
 
-/// What happened to a connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventKind {
-    SecretsReceived,
-    Connected,
-    Reconnected,
-    Refreshed,
-    RefreshFailed,
-    NeedsReauth,
-    Disconnected,
-    Revoked,
-    /// amoCRM blocked the integration (403 after too many requests); the proxy paused it.
-    RateLimited,
-    /// amoCRM answered again after a block.
-    Resumed,
-}
-
-impl EventKind {
-    const ALL: [Self; 10] = [
-        Self::SecretsReceived,
-        Self::Connected,
-        Self::Reconnected,
-        Self::Refreshed,
-        Self::RefreshFailed,
-        Self::NeedsReauth,
-        Self::Disconnected,
-        Self::Revoked,
-        Self::RateLimited,
-        Self::Resumed,
-    ];
-
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::SecretsReceived => "secrets_received",
-            Self::Connected => "connected",
-            Self::Reconnected => "reconnected",
-            Self::Refreshed => "refreshed",
-            Self::RefreshFailed => "refresh_failed",
-            Self::NeedsReauth => "needs_reauth",
-            Self::Disconnected => "disconnected",
-            Self::Revoked => "revoked",
-            Self::RateLimited => "rate_limited",
-            Self::Resumed => "resumed",
-        }
+text_enum! {
+    /// What happened to a connection.
+    pub enum EventKind {
+        SecretsReceived,
+        Connected,
+        Reconnected,
+        Refreshed,
+        RefreshFailed,
+        NeedsReauth,
+        Disconnected,
+        Revoked,
+        /// amoCRM blocked the integration (403 after too many requests); the proxy paused it.
+        RateLimited,
+        /// amoCRM answered again after a block.
+        Resumed,
+        /// amoCRM switched the account's event subscription off, or refused it.
+        EventsPaused,
+        /// amolink re-armed the account's event subscription.
+        EventsResumed,
     }
-
-    #[must_use]
-    pub const fn label(self) -> &'static str {
-        match self {
-            Self::SecretsReceived => "Integration secrets received",
-            Self::Connected => "Connected",
-            Self::Reconnected => "Reconnected",
-            Self::Refreshed => "Tokens refreshed",
-            Self::RefreshFailed => "Refresh failed",
-            Self::NeedsReauth => "Needs re-authorisation",
-            Self::Disconnected => "Disconnected by amoCRM",
-            Self::Revoked => "Revoked",
-            Self::RateLimited => "Blocked by amoCRM; traffic paused",
-            Self::Resumed => "amoCRM answers again",
-        }
-    }
-}
-
-impl FromStr for EventKind {
-    type Err = ValidationError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|kind| kind.as_str() == s)
-            .ok_or_else(|| ValidationError::new("kind", "unknown event kind"))
-    }
+    unknown(_text) => ValidationError::new("kind", "unknown-event-kind");
 }
 
 /// Who caused an event.
@@ -303,6 +221,8 @@ pub enum Actor {
     ApiKey(String),
     /// amolink's token keeper.
     Keeper,
+    /// amolink itself, finishing work a person started (a workspace's deletion).
+    Amolink,
 }
 
 impl fmt::Display for Actor {
@@ -312,6 +232,7 @@ impl fmt::Display for Actor {
             Self::User(email) => write!(f, "user {email}"),
             Self::ApiKey(name) => write!(f, "API key {name}"),
             Self::Keeper => f.write_str("token keeper"),
+            Self::Amolink => f.write_str("amolink"),
         }
     }
 }
@@ -341,13 +262,13 @@ mod tests {
 
     #[test]
     fn statuses_and_event_kinds_round_trip_through_text() {
-        for status in ConnectionStatus::ALL {
+        for &status in ConnectionStatus::ALL {
             assert_eq!(
                 status.as_str().parse::<ConnectionStatus>().ok(),
                 Some(status)
             );
         }
-        for kind in EventKind::ALL {
+        for &kind in EventKind::VARIANTS {
             assert_eq!(kind.as_str().parse::<EventKind>().ok(), Some(kind));
         }
         assert!("bogus".parse::<ConnectionStatus>().is_err());

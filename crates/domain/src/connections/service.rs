@@ -7,15 +7,17 @@ use secrecy::ExposeSecret as _;
 use sha2::Sha256;
 
 use super::{
-    Actor, ConnectionEvent, ConnectionFilter, ConnectionStatus, ConnectionSummary, EventKind,
-    NewEvent, Page, PageCursor, SealedColumn,
+    Actor, ConnectionEvent, ConnectionFilter, ConnectionStatus, ConnectionSummary, Page,
+    PageCursor, SealedColumn, StatusChange, Transition,
 };
 use crate::{
     Error, ValidationError,
+    audit::{Audit, AuditAction, AuditTarget, Principal},
     clock::Clock,
     crypto::{Binding, Keyring},
     ids::{ConnectionId, WorkspaceId},
     ports::ConnectionRepository,
+    relay::BeforeErase,
 };
 
 /// How many events a connection page shows.
@@ -23,12 +25,19 @@ const HISTORY_LIMIT: u64 = 100;
 /// The largest page a listing returns.
 pub const MAX_PAGE: u64 = 200;
 
+/// How many connections one status poll may ask about (a page lists at most 50).
+pub const MAX_STATUS_LOOKUPS: usize = 100;
+
 /// A workspace's connections.
 #[derive(Clone)]
 pub struct Connections {
     repo: Arc<dyn ConnectionRepository>,
     keyring: Arc<Keyring>,
     clock: Arc<dyn Clock>,
+    audit: Audit,
+    /// Runs while the credentials still exist, before they are erased (the events
+    /// subscription is removed at amoCRM with them).
+    before_erase: Option<Arc<dyn BeforeErase>>,
 }
 
 impl Connections {
@@ -37,11 +46,27 @@ impl Connections {
         repo: Arc<dyn ConnectionRepository>,
         keyring: Arc<Keyring>,
         clock: Arc<dyn Clock>,
+        audit: Audit,
     ) -> Self {
         Self {
             repo,
             keyring,
             clock,
+            audit,
+            before_erase: None,
+        }
+    }
+
+    /// Adds what must happen before a connection's credentials are erased.
+    #[must_use]
+    pub fn with_before_erase(mut self, hook: Arc<dyn BeforeErase>) -> Self {
+        self.before_erase = Some(hook);
+        self
+    }
+
+    async fn before_erase(&self, workspace: WorkspaceId, id: ConnectionId) {
+        if let Some(hook) = &self.before_erase {
+            hook.before_erase(workspace, id).await;
         }
     }
 
@@ -63,6 +88,28 @@ impl Connections {
             .await?)
     }
 
+    /// The current status of each of `ids` that is a connection of this workspace (others are
+    /// left out, so ids leak nothing); at most [`MAX_STATUS_LOOKUPS`] are looked up.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub async fn statuses(
+        &self,
+        workspace: WorkspaceId,
+        ids: &[ConnectionId],
+    ) -> Result<Vec<(ConnectionId, ConnectionStatus)>, Error> {
+        let mut found = Vec::new();
+        for id in ids.iter().take(MAX_STATUS_LOOKUPS) {
+            if found.iter().any(|(seen, _)| seen == id) {
+                continue;
+            }
+            if let Some(record) = self.repo.connection(workspace, *id).await? {
+                found.push((*id, record.status));
+            }
+        }
+        Ok(found)
+    }
+
     /// One connection and its history.
     ///
     /// # Errors
@@ -82,7 +129,7 @@ impl Connections {
     }
 
     /// Revokes a connection: its credentials are destroyed and nothing will call amoCRM for it
-    /// again. Revoking twice is harmless.
+    /// again. Revoking twice is harmless (and recorded once).
     ///
     /// # Errors
     /// [`Error::NotFound`] when the id is not a connection of this workspace.
@@ -90,7 +137,7 @@ impl Connections {
         &self,
         workspace: WorkspaceId,
         id: ConnectionId,
-        actor: Actor,
+        by: &Principal,
     ) -> Result<(), Error> {
         let record = self
             .repo
@@ -100,14 +147,24 @@ impl Connections {
         if record.status == ConnectionStatus::Revoked {
             return Ok(());
         }
-        let event = NewEvent {
-            kind: EventKind::Revoked,
-            actor,
-            detail: None,
-            at: self.clock.now(),
-        };
-        if self.repo.revoke(workspace, id, &event).await? {
+        self.before_erase(workspace, id).await;
+        let change =
+            StatusChange::new(Transition::Revoke, by.event_actor(), None, self.clock.now());
+        if self.repo.change_status(workspace, id, &change).await? {
             tracing::info!(event = "connection_revoked", workspace_id = %workspace, connection_id = %id, "connection revoked");
+            self.audit
+                .record(
+                    Some(workspace),
+                    by,
+                    AuditAction::ConnectionRevoked,
+                    Some(AuditTarget::new(
+                        "connection",
+                        id,
+                        format!("{} ({})", record.account_name, record.host),
+                    )),
+                    None,
+                )
+                .await;
         }
         Ok(())
     }
@@ -127,7 +184,7 @@ impl Connections {
         let refused = || {
             Error::Invalid(ValidationError::new(
                 "signature",
-                "invalid disconnect notification",
+                "disconnect-signature-invalid",
             ))
         };
         let signature = hex::decode(signature.trim()).map_err(|_| refused())?;
@@ -162,15 +219,18 @@ impl Connections {
             if mac.verify_slice(&signature).is_err() {
                 continue;
             }
-            let event = NewEvent {
-                kind: EventKind::Disconnected,
-                actor: Actor::AmoCrm,
-                detail: Some("amoCRM reported the integration as disabled or uninstalled".into()),
-                at: self.clock.now(),
-            };
+            if record.status.is_usable() {
+                self.before_erase(record.workspace, record.id).await;
+            }
+            let change = StatusChange::new(
+                Transition::Disconnect,
+                Actor::AmoCrm,
+                Some("amoCRM reported the integration as disabled or uninstalled".into()),
+                self.clock.now(),
+            );
             if self
                 .repo
-                .mark_disconnected(record.workspace, record.id, &event)
+                .change_status(record.workspace, record.id, &change)
                 .await?
             {
                 tracing::info!(event = "connection_disconnected", workspace_id = %record.workspace, connection_id = %record.id, "amoCRM disconnected a connection");

@@ -1,55 +1,84 @@
 //! The rate governor: never more than 7 requests per second per amoCRM integration, across every
-//! amolink instance sharing the database (amocrm.md §6; security.md R36, §3.4 F5).
+//! amolink instance sharing the database (docs/amocrm-protocol.md §6; docs/security-requirements.md R36, F5).
 //!
 //! amoCRM counts requests per integration (`client_id`). Every external-button install is its
-//! own integration, so the key is the connection. Going over earns 429, and repeated 429s earn a
+//! own integration, which exists from the secrets webhook on — before the connection does — so
+//! the key is the [`Integration`]: the connect-time account call, the keeper's subdomain lookups
+//! and the proxy all spend the same budget. Going over earns 429, and repeated 429s earn a
 //! block (403 for *every* request of the account for a while), so the governor must be right
 //! even with several instances and no coordinator but the database.
 //!
+//! What counts: every request amolink sends to an account's API (`/api/v4/…`, the account
+//! lookup when connecting, the subdomain lookup). Calls to the OAuth token endpoint are not API
+//! calls and are bounded by the keeper's own interval rule instead. Tokens vended to a tenant
+//! are used by the tenant's own code, which amolink cannot pace: amoCRM counts those calls
+//! against the same integration, so a tenant mixing vended tokens with the proxy must keep its
+//! direct calls under the remainder.
+//!
 //! ## Design
 //!
-//! **A shared send-time ledger** ([`Ledger`]), one row per connection, read and written under an
-//! exclusive row lock in one short transaction ([`RateLedgerStore`]), with the *database's*
-//! clock, so instances with skewed clocks agree. It holds the last 7 reserved send times (unix
-//! ms, sorted) and a pause. A caller reserves the time
+//! **A shared budget per integration** ([`Budget`]), one row in the database, read and written
+//! under an exclusive row lock in one short transaction ([`RateBudgetStore`]) with the
+//! *database's* clock, so instances with skewed clocks agree. It lends each instance a
+//! **share**: a number of slots it may spend in any window `W` until a time `T`. The rule that
+//! keeps the limit: the slots of every share whose `T + W` has not passed add up to at most 7.
+//! A share keeps counting for a window after it ends, since the sends made just before `T` still
+//! occupy it, and an instance renewing with fewer slots keeps the difference counted for a
+//! window too. `W` is one second plus a safety margin (200 ms: the network and amoCRM's front
+//! end may deliver one request later than the next; on a busy machine the simulator saw 100 ms
+//! of such jitter).
 //!
-//! ```text
-//! t = max(db_now, paused_until, last reserved, 7th-latest reserved + W)
-//! ```
+//! **Spending a share costs nothing shared**: each instance keeps its own sends of the last
+//! window in memory and admits a request at once while fewer than its slots are in the window —
+//! no database write, no sleep. Only taking or renewing a share (every
+//! [`GovernorPolicy::share_term`], 3 s, while an integration is busy on an instance) is a
+//! transaction. An instance alone gets all 7 slots, so an idle integration's first burst goes at
+//! once; instances competing for one integration split the slots when they renew (one that found
+//! none free leaves a note the holders read).
 //!
-//! where `W` is one second plus a safety margin (100 ms). Because every reservation is at or
-//! after the previous one and at least `W` after the one seven places back, no window of length
-//! `W` ever holds more than 7 reserved times — a burst of 7 goes out at once, then one more per
-//! freed slot. (A fixed per-second bucket would allow 14 across a boundary; GCRA with a burst of
-//! 7 allows 14 in a sliding second too.)
+//! **Ends are conservative**: an instance computes its local end of a share from an instant taken
+//! before the transaction that granted it, never later than the database's `T`, so it never
+//! sends under an expired share; a dead instance's share simply ends and frees a window later.
 //!
-//! **Reserved time vs. send time.** amoCRM sees sends, not reservations. A send is never early:
-//! the local instant of a reservation is computed from the moment the database clock was read,
-//! so the caller sleeps at least until it. A send can be late (a slow commit, a busy machine),
-//! and a request sent `d` late crowds the next window by `d`; so reservations are made slightly
-//! ahead (twice the recent commit time) and a caller that wakes more than `max_lateness` (50 ms)
-//! after its slot gives it up unused and reserves again. The rest of the margin covers the trip
-//! to amoCRM.
+//! **A fair in-process queue per integration** ([`Governor`]): local callers line up on a FIFO
+//! lock; the head sends when a slot is free in this instance's share, waits for the oldest of
+//! its sends to leave the window otherwise, and renews the share when it ends.
 //!
-//! **A fair in-process queue per connection** ([`Governor`]): local callers line up on a FIFO
-//! lock; only the head reserves a time (so an instance holds at most one pending reservation per
-//! connection and cannot hoard future slots), sleeps until it, and passes the lock on the moment
-//! its request may go. Instances compete for slots only through the ledger, whose "never before
-//! the last reservation" rule keeps them in arrival order too.
+//! **Bounded waiting**: a caller waits at most `max_wait` (10 s); longer, and it gets
+//! [`crate::Error::RateLimited`] with how long until capacity frees, and a caller that finds its
+//! local queue already longer than `max_wait` can drain is refused at once.
 //!
-//! **Bounded waiting**: a caller waits at most `max_wait` (10 s). A reservation further out is
-//! not written; the caller gets [`crate::Error::RateLimited`] with how long until capacity
-//! frees, and a caller that finds its local queue already longer than `max_wait` can drain is
-//! refused at once instead of after ten useless seconds.
-//!
-//! **Pauses**: amoCRM's 429 `retry_after`, or a block, pauses the connection in the ledger (so
-//! every instance stops) and in the local lane (so reservations already made here re-check
-//! before sending).
+//! **Pauses**: amoCRM's 429 `retry_after`, or a block, pauses the integration in the budget (no
+//! share is lent until it ends) and in the local lane at once; other instances stop when their
+//! current share ends (within `share_term`).
 
-mod ledger;
+mod budget;
 mod service;
 mod store;
 
-pub use ledger::{Ledger, Limit, Reservation};
+pub use budget::{Budget, Lease, Limit, Share};
 pub use service::{Governor, GovernorPolicy};
-pub use store::RateLedgerStore;
+pub use store::RateBudgetStore;
+
+/// An amoCRM integration: its `client_id`, the unit amoCRM rate-limits. Each external-button
+/// install creates its own.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Integration(String);
+
+impl Integration {
+    #[must_use]
+    pub fn new(client_id: &str) -> Self {
+        Self(client_id.to_owned())
+    }
+
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Integration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}

@@ -11,18 +11,26 @@ use tokio::task::JoinSet;
 use uuid::Uuid;
 
 use super::{
-    AttemptOutcome, KeeperStats, KeeperStore, RefreshAttempt, RefreshFailure, RefreshPolicy,
-    Refreshed,
+    AttemptOutcome, KeeperStats, KeeperStore, RefreshAttempt, RefreshCause, RefreshFailure,
+    RefreshPolicy, Refreshed,
 };
 use crate::{
-    Error,
+    Error, Message,
+    activity::{ActivityKind, ActivityRecorder, NewActivity},
     clock::Clock,
     connect::hash_token,
-    connections::{Actor, ConnectionRecord, ConnectionStatus, EventKind, NewEvent, SealedColumn},
+    connections::{
+        Actor, ConnectionRecord, ConnectionStatus, SealedColumn, StatusChange, Transition,
+    },
     crypto::{Binding, Keyring},
+    governor::{Governor, Integration},
     ids::{ConnectionId, WorkspaceId},
     ports::ConnectionRepository,
 };
+
+/// A token is never handed out or sent to amoCRM with less than this left before the expiry
+/// amoCRM stated: it covers the trip of the request to amoCRM.
+pub const SEND_GUARD: Duration = Duration::from_secs(1);
 
 /// What one refresh did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,15 +46,40 @@ pub enum RefreshOutcome {
     NeedsReauth(String),
     /// A transient failure; the connection is scheduled for a retry.
     Retrying(String),
+    /// The interval rule does not allow a call to amoCRM's token endpoint before this time.
+    Deferred(DateTime<Utc>),
 }
 
 /// A token valid for a while, for a tenant's backend.
 #[derive(Debug)]
 pub struct FreshToken {
     pub access_token: SecretString,
+    /// amoCRM's expiry (see rule 5 of the module documentation).
     pub expires_at: DateTime<Utc>,
     /// `https://{account host}`: where the token is accepted.
     pub api_base_url: String,
+    /// It was obtained by a refresh made for this request: use it, whatever is left of it,
+    /// rather than refresh again.
+    pub refreshed_now: bool,
+}
+
+impl FreshToken {
+    /// Whether it may still be sent to amoCRM at `now`.
+    #[must_use]
+    pub fn usable_at(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at - now >= chrono(SEND_GUARD)
+    }
+}
+
+/// What a caller accepts from [`Keeper::fresh_token`].
+#[derive(Debug, Clone, Copy)]
+pub struct Wanted {
+    /// Refresh when less than this is left (capped at half the token's stated life).
+    pub validity: Duration,
+    /// When amoCRM may not be asked for a new token yet, a token with at least this much left
+    /// still does (capped the same way, and at least [`SEND_GUARD`]); less answers
+    /// [`Error::RefreshDeferred`].
+    pub fallback: Duration,
 }
 
 /// The pieces a [`Keeper`] works with.
@@ -55,6 +88,8 @@ pub struct KeeperDeps {
     pub connections: Arc<dyn ConnectionRepository>,
     pub keyring: Arc<Keyring>,
     pub amocrm: AmoClient,
+    /// amoCRM counts the keeper's API calls (the subdomain lookup) against the integration.
+    pub governor: Arc<Governor>,
     pub allowed_domains: DomainAllowList,
     /// The redirect URI every integration was created with (amoCRM checks it on refresh).
     pub redirect_uri: String,
@@ -65,6 +100,8 @@ pub struct KeeperDeps {
     /// Connections claimed per round and refreshed concurrently.
     pub batch: u64,
     pub concurrency: usize,
+    /// Records every refresh attempt (a call to amoCRM's token endpoint) and its outcome.
+    pub activity: ActivityRecorder,
 }
 
 /// Keeps tokens fresh; see the module documentation for the rules it follows.
@@ -78,6 +115,12 @@ pub struct Keeper {
 
 fn chrono(duration: Duration) -> chrono::Duration {
     chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
+}
+
+fn deferred_until(not_before: DateTime<Utc>, now: DateTime<Utc>) -> Error {
+    Error::RefreshDeferred {
+        retry_after: (not_before - now).to_std().unwrap_or_default(),
+    }
 }
 
 /// Errors after which retrying with the same refresh token cannot succeed.
@@ -122,13 +165,30 @@ impl Keeper {
         Ok(self.deps.store.earliest_expiry().await?)
     }
 
-    /// Runs forever: one [`Keeper::run_once`] every `interval`.
+    /// Runs forever: one [`Keeper::run_once`], then a pause until the next scheduled refresh
+    /// or `interval`, whichever comes first (short-lived tokens are refreshed on time, idle
+    /// databases are not polled more than every `interval`).
     pub async fn run(self: Arc<Self>, interval: Duration) {
         loop {
             if let Err(e) = self.run_once().await {
                 tracing::error!(error = %e, "token keeper round failed");
             }
-            tokio::time::sleep(interval).await;
+            tokio::time::sleep(self.pause_before_next_round(interval).await).await;
+        }
+    }
+
+    async fn pause_before_next_round(&self, interval: Duration) -> Duration {
+        let floor = Duration::from_millis(100);
+        match self.deps.store.next_due().await {
+            Ok(Some(due)) => (due - self.deps.clock.now())
+                .to_std()
+                .unwrap_or_default()
+                .clamp(floor, interval.max(floor)),
+            Ok(None) => interval,
+            Err(e) => {
+                tracing::error!(error = %e, "could not read the next refresh time");
+                interval
+            }
         }
     }
 
@@ -158,13 +218,13 @@ impl Keeper {
             for claim in claimed {
                 if claim.takeover {
                     self.stats.takeover();
-                    tracing::warn!(connection_id = %claim.id, "took over an expired refresh lease");
+                    tracing::warn!(connection_id = %claim.record.id, "took over an expired refresh lease");
                 }
                 let keeper = self.clone();
                 let permits = permits.clone();
                 tasks.spawn(async move {
                     let _permit = permits.acquire_owned().await;
-                    keeper.refresh(claim.id, false).await
+                    keeper.refresh(claim.record, RefreshCause::Schedule).await
                 });
             }
             while tasks.join_next().await.is_some() {}
@@ -175,29 +235,39 @@ impl Keeper {
         }
     }
 
-    /// An access token valid for at least `min_validity`, refreshing (once, shared with any
-    /// concurrent caller and with the background loop) if needed.
+    /// An access token with at least `wanted.validity` left (capped at half its stated life),
+    /// refreshing it first if needed — once, shared with any concurrent caller, the background
+    /// loop and other instances, and only as often as the interval rule allows. A token
+    /// obtained by a refresh made for this call is returned whatever is left of it.
     ///
     /// # Errors
     /// [`Error::NotFound`] outside the workspace; [`Error::Conflict`] when the connection is not
-    /// usable; [`Error::Upstream`] when amoCRM refuses; [`Error::Busy`] when another instance
-    /// holds the refresh for too long.
+    /// usable; [`Error::Upstream`] when amoCRM refuses; [`Error::RefreshDeferred`] when the
+    /// token has too little left and amoCRM may not be asked again yet; [`Error::Busy`] when
+    /// another instance holds the refresh for too long.
     pub async fn fresh_token(
         self: &Arc<Self>,
         workspace: WorkspaceId,
         id: ConnectionId,
-        min_validity: Duration,
+        wanted: Wanted,
     ) -> Result<FreshToken, Error> {
-        self.token_where(workspace, id, |record| {
-            self.valid_token(record, min_validity)
-        })
+        let least = |record: &ConnectionRecord, wanted: Duration| {
+            RefreshPolicy::min_validity(wanted, record.access_lifetime).max(SEND_GUARD)
+        };
+        self.token_where(
+            workspace,
+            id,
+            RefreshCause::Validity,
+            |record| self.valid_token(record, least(record, wanted.validity)),
+            |record| self.valid_token(record, least(record, wanted.fallback)),
+        )
         .await
     }
 
     /// A replacement for an access token amoCRM just refused (401): the stored token if someone
-    /// already replaced it, otherwise exactly one forced refresh — through the same single flight
-    /// and lease as every other refresh, so concurrent callers that saw the same 401 cause one
-    /// refresh between them.
+    /// already replaced it, otherwise exactly one refresh — through the same single flight and
+    /// lease as every other refresh, so concurrent callers that saw the same 401 cause one
+    /// refresh between them, and only one such refresh per interval.
     ///
     /// # Errors
     /// As [`Keeper::fresh_token`].
@@ -207,24 +277,31 @@ impl Keeper {
         id: ConnectionId,
         refused: &SecretString,
     ) -> Result<FreshToken, Error> {
-        self.token_where(workspace, id, |record| {
-            self.valid_token(record, Duration::ZERO)
+        let not_refused = |record: &ConnectionRecord| {
+            self.valid_token(record, SEND_GUARD)
                 .filter(|token| token.access_token.expose_secret() != refused.expose_secret())
-        })
-        .await
+        };
+        self.token_where(workspace, id, RefreshCause::Refusal, not_refused, |_| None)
+            .await
     }
 
-    /// The stored token once `acceptable` approves of it, refreshing (forced, under the lease and
-    /// the single flight) until it does; waits while another instance holds the lease.
+    /// The stored token once `acceptable` approves of it, refreshing (under the lease and the
+    /// single flight) when the interval rule allows; waits while another instance holds the
+    /// lease. When a refresh is not allowed yet, `fallback` may still approve of the stored
+    /// token. Never loops on refreshes: after one refresh made here, the new token is
+    /// returned if it can be sent at all.
     async fn token_where(
         self: &Arc<Self>,
         workspace: WorkspaceId,
         id: ConnectionId,
+        cause: RefreshCause,
         acceptable: impl Fn(&ConnectionRecord) -> Option<FreshToken>,
+        fallback: impl Fn(&ConnectionRecord) -> Option<FreshToken>,
     ) -> Result<FreshToken, Error> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         let flight = self.flight(id);
         let _one_at_a_time = flight.lock().await;
+        let mut refreshed = false;
         loop {
             let record = self
                 .deps
@@ -233,28 +310,46 @@ impl Keeper {
                 .await?
                 .ok_or(Error::NotFound)?;
             if !record.status.is_usable() {
-                return Err(Error::Conflict(
-                    "the connection is not usable; it needs to be connected again",
-                ));
+                return Err(Error::Conflict(Message::new("connection-needs-reauth")));
             }
             if let Some(token) = acceptable(&record) {
-                return Ok(token);
+                return Ok(FreshToken {
+                    refreshed_now: refreshed,
+                    ..token
+                });
             }
-            if self
+            let now = self.deps.clock.now();
+            if refreshed {
+                // Obtained for this call: used whatever is left of it, but never expired.
+                return self
+                    .valid_token(&record, SEND_GUARD)
+                    .map(|token| FreshToken {
+                        refreshed_now: true,
+                        ..token
+                    })
+                    .ok_or_else(|| self.deferred(&record, now));
+            }
+            if let Err(not_before) = self.deps.policy.may_call(record.token_call, now, cause) {
+                self.stats.refused_by_policy();
+                return fallback(&record).ok_or_else(|| deferred_until(not_before, now));
+            }
+            if let Some(claim) = self
                 .deps
                 .store
                 .claim_one(id, &self.deps.owner, self.deps.policy.lease)
                 .await?
-                .is_some()
             {
-                match self.refresh_claimed(id, true).await? {
+                match self.refresh_claimed(claim.record, cause).await? {
                     RefreshOutcome::NeedsReauth(reason) | RefreshOutcome::Retrying(reason) => {
-                        return Err(Error::Upstream(reason));
+                        return Err(Error::Upstream(
+                            Message::new("upstream-refresh-failed").with("reason", reason),
+                        ));
                     }
                     RefreshOutcome::Discarded => {
-                        return Err(Error::Conflict("the connection was revoked"));
+                        return Err(Error::Conflict(Message::new("connection-revoked")));
                     }
-                    RefreshOutcome::Refreshed
+                    RefreshOutcome::Refreshed => refreshed = true,
+                    RefreshOutcome::Deferred(_)
                     | RefreshOutcome::Skipped
                     | RefreshOutcome::Superseded => {}
                 }
@@ -265,6 +360,19 @@ impl Keeper {
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
         }
+    }
+
+    /// amoCRM granted a token that cannot be used (no credible lifetime, or gone already) and
+    /// may not be asked again yet.
+    fn deferred(&self, record: &ConnectionRecord, now: DateTime<Utc>) -> Error {
+        self.stats.refused_by_policy();
+        let not_before = self
+            .deps
+            .policy
+            .may_call(record.token_call, now, RefreshCause::Validity)
+            .err()
+            .unwrap_or(now);
+        deferred_until(not_before, now)
     }
 
     fn valid_token(&self, record: &ConnectionRecord, min_validity: Duration) -> Option<FreshToken> {
@@ -283,6 +391,7 @@ impl Keeper {
             access_token,
             expires_at,
             api_base_url: format!("https://{}", record.host),
+            refreshed_now: false,
         })
     }
 
@@ -293,10 +402,15 @@ impl Keeper {
         flights.entry(id).or_default().clone()
     }
 
-    async fn refresh(self: &Arc<Self>, id: ConnectionId, forced: bool) -> RefreshOutcome {
+    async fn refresh(
+        self: &Arc<Self>,
+        record: ConnectionRecord,
+        cause: RefreshCause,
+    ) -> RefreshOutcome {
+        let id = record.id;
         let flight = self.flight(id);
         let _one_at_a_time = flight.lock().await;
-        match self.refresh_claimed(id, forced).await {
+        match self.refresh_claimed(record, cause).await {
             Ok(outcome) => outcome,
             Err(e) => {
                 tracing::error!(connection_id = %id, error = %e, "refresh failed on storage");
@@ -340,23 +454,27 @@ impl Keeper {
         )
     }
 
-    /// Refreshes a connection this instance holds the lease of.
+    /// Refreshes a connection this instance holds the lease of, from the row as claimed.
     async fn refresh_claimed(
         &self,
-        id: ConnectionId,
-        forced: bool,
+        record: ConnectionRecord,
+        cause: RefreshCause,
     ) -> Result<RefreshOutcome, Error> {
         let store = &self.deps.store;
         let owner = &self.deps.owner;
         let now = self.deps.clock.now();
-        let Some(record) = store.connection_for_keeper(id).await? else {
-            return Ok(RefreshOutcome::Skipped);
-        };
+        let id = record.id;
         // Re-check after the claim: another instance may have refreshed it already.
         let fresh = record.next_refresh_at.is_some_and(|at| at > now);
-        if !record.status.is_usable() || (fresh && !forced) {
+        if !record.status.is_usable() || (fresh && cause == RefreshCause::Schedule) {
             store.release(id, owner).await?;
             return Ok(RefreshOutcome::Skipped);
+        }
+        // The interval rule, checked under the lease against the row just read: no other
+        // refresher can call amoCRM for this connection meanwhile, on any instance.
+        if let Err(not_before) = self.deps.policy.may_call(record.token_call, now, cause) {
+            store.defer(id, owner, not_before).await?;
+            return Ok(RefreshOutcome::Deferred(not_before));
         }
         let credentials = (|| {
             let secret = self
@@ -388,8 +506,11 @@ impl Keeper {
             owner: owner.clone(),
             refresh_token_hash: hash_token(refresh_token.expose_secret()),
             started_at: now,
+            after_refusal: cause == RefreshCause::Refusal,
         };
         store.begin_attempt(&attempt).await?;
+        self.stats.token_call(id);
+        let started = std::time::Instant::now();
         let app = OAuthApp {
             client_id: &record.client_id,
             client_secret: &client_secret,
@@ -404,10 +525,36 @@ impl Keeper {
                 .retry_on_moved_host(&record, &app, &refresh_token)
                 .await;
         }
-        match result {
+        let outcome = match result {
             Ok(grant) => self.persist(&record, &attempt, grant).await,
             Err(error) => self.handle_failure(&record, &attempt, &error).await,
-        }
+        };
+        self.record_attempt(&record, now, started.elapsed(), &outcome);
+        outcome
+    }
+
+    /// The attempt in the connection's activity: when, how long amoCRM took, and the outcome
+    /// code (never a token or amoCRM's text).
+    fn record_attempt(
+        &self,
+        record: &ConnectionRecord,
+        at: DateTime<Utc>,
+        took: Duration,
+        outcome: &Result<RefreshOutcome, Error>,
+    ) {
+        let code = match outcome {
+            Ok(RefreshOutcome::Refreshed) => "refreshed",
+            Ok(RefreshOutcome::Superseded) => "superseded",
+            Ok(RefreshOutcome::Discarded) => "discarded",
+            Ok(RefreshOutcome::NeedsReauth(_)) => "needs_reauth",
+            Ok(RefreshOutcome::Retrying(_)) => "retrying",
+            Ok(RefreshOutcome::Deferred(_) | RefreshOutcome::Skipped) => "skipped",
+            Err(_) => "storage_failure",
+        };
+        let mut entry =
+            NewActivity::new(record.workspace, record.id, at, ActivityKind::Refresh, code);
+        entry.latency_ms = Some(u32::try_from(took.as_millis()).unwrap_or(u32::MAX));
+        self.deps.activity.record(entry);
     }
 
     /// amoCRM answered 404: the account may have a new subdomain. Look it up as the official
@@ -421,6 +568,22 @@ impl Keeper {
         let Some(api_domain) = record.api_domain.as_deref() else {
             return Err(AmoError::NotFound);
         };
+        // amoCRM counts this call against the integration like any other.
+        if let Err(e) = self
+            .deps
+            .governor
+            .admit(&Integration::new(&record.client_id))
+            .await
+        {
+            // A full queue or a storage failure: transient, retried with backoff.
+            tracing::warn!(connection_id = %record.id, error = %e, "no rate slot for the subdomain lookup");
+            return Err(AmoError::RateLimited {
+                retry_after: match e {
+                    Error::RateLimited { retry_after, .. } => Some(retry_after),
+                    _ => None,
+                },
+            });
+        }
         let moved = self
             .deps
             .amocrm
@@ -452,23 +615,25 @@ impl Keeper {
         grant: TokenGrant,
     ) -> Result<RefreshOutcome, Error> {
         let now = self.deps.clock.now();
-        let expires_at = now + chrono(grant.expires_in);
+        // Counted from when the request was sent: never later than amoCRM's own expiry.
+        let sent_at = attempt.started_at;
+        let expires_at = sent_at + chrono(grant.expires_in);
+        if grant.expires_in_source != amocrm::LifetimeSource::ExpiresIn {
+            tracing::warn!(connection_id = %record.id, source = ?grant.expires_in_source, lifetime_secs = grant.expires_in.as_secs(), "amoCRM stated no credible expires_in");
+        }
         let refreshed = Refreshed {
+            attempt: attempt.id,
             access_token: self.seal(record, SealedColumn::AccessToken, &grant.access_token),
             refresh_token: grant
                 .refresh_token
                 .as_ref()
                 .map(|rt| self.seal(record, SealedColumn::RefreshToken, rt)),
             access_expires_at: expires_at,
-            next_refresh_at: self.deps.policy.next_refresh_at(now, expires_at),
+            access_lifetime: grant.expires_in,
+            next_refresh_at: self.deps.policy.next_refresh_at(sent_at, grant.expires_in),
             at: now,
         };
-        let event = NewEvent {
-            kind: EventKind::Refreshed,
-            actor: Actor::Keeper,
-            detail: None,
-            at: now,
-        };
+        let change = StatusChange::new(Transition::Refresh, Actor::Keeper, None, now);
         // amoCRM has rotated the pair: losing it now loses the connection. Retry the write while
         // the lease is still ours; only then give up loudly.
         let mut wait = Duration::from_millis(50);
@@ -477,7 +642,7 @@ impl Keeper {
             match self
                 .deps
                 .store
-                .store_refreshed(record.id, &self.deps.owner, &refreshed, &event)
+                .store_refreshed(record.id, &self.deps.owner, &refreshed, &change)
                 .await
             {
                 Ok(stored) => break stored,
@@ -493,18 +658,14 @@ impl Keeper {
                 }
             }
         };
-        let outcome = if stored {
+        // The journal row was finished in the same transaction.
+        Ok(if stored {
             self.stats.refreshed();
-            (AttemptOutcome::Refreshed, RefreshOutcome::Refreshed)
+            RefreshOutcome::Refreshed
         } else {
             tracing::info!(connection_id = %record.id, "refreshed tokens discarded: the connection was revoked or the lease lost");
-            (AttemptOutcome::Discarded, RefreshOutcome::Discarded)
-        };
-        self.deps
-            .store
-            .finish_attempt(attempt.id, outcome.0, self.deps.clock.now())
-            .await?;
-        Ok(outcome.1)
+            RefreshOutcome::Discarded
+        })
     }
 
     async fn handle_failure(
@@ -566,11 +727,9 @@ impl Keeper {
                 )
                 .await;
         }
-        let status = match error {
-            AmoError::RateLimited { .. } | AmoError::Forbidden { .. } => {
-                ConnectionStatus::RateLimited
-            }
-            _ => ConnectionStatus::Degraded,
+        let transition = match error {
+            AmoError::RateLimited { .. } | AmoError::Forbidden { .. } => Transition::RateLimit,
+            _ => Transition::Degrade,
         };
         let failures = record.refresh_failures.saturating_add(1);
         let wait = self
@@ -583,18 +742,11 @@ impl Keeper {
                 record.id,
                 &self.deps.owner,
                 &RefreshFailure {
-                    status,
-                    reason: reason.clone(),
                     failures,
                     next_refresh_at: Some(now + chrono(wait)),
                     at: now,
                 },
-                Some(&NewEvent {
-                    kind: EventKind::RefreshFailed,
-                    actor: Actor::Keeper,
-                    detail: Some(reason.clone()),
-                    at: now,
-                }),
+                &StatusChange::new(transition, Actor::Keeper, Some(reason.clone()), now),
             )
             .await?;
         tracing::warn!(connection_id = %record.id, kind, "refresh failed; will retry");
@@ -614,18 +766,11 @@ impl Keeper {
                 record.id,
                 &self.deps.owner,
                 &RefreshFailure {
-                    status: ConnectionStatus::NeedsReauth,
-                    reason: reason.clone(),
                     failures: 0,
                     next_refresh_at: None,
                     at: now,
                 },
-                Some(&NewEvent {
-                    kind: EventKind::NeedsReauth,
-                    actor: Actor::Keeper,
-                    detail: Some(reason.clone()),
-                    at: now,
-                }),
+                &StatusChange::new(Transition::GiveUp, Actor::Keeper, Some(reason.clone()), now),
             )
             .await?;
         tracing::warn!(event = "needs_reauth", workspace_id = %record.workspace, connection_id = %record.id, reason = %reason, "connection needs re-authorization");

@@ -1,4 +1,4 @@
-//! Where a webhook may be sent (security.md R44, SSRF).
+//! Where a webhook may be sent (SSRF; requirement R44 in `docs/security-requirements.md`).
 //!
 //! A tenant's URL is a request amolink makes on the tenant's behalf from inside our network, so
 //! it must not reach anything a stranger could not: only `https` to public unicast addresses.
@@ -9,6 +9,7 @@
 
 use std::net::IpAddr;
 
+use amocrm::AddressPolicy;
 use url::{Host, Url};
 
 use crate::ValidationError;
@@ -32,20 +33,20 @@ impl DestinationPolicy {
         scheme == "https" || (self == Self::AllowLoopback && scheme == "http")
     }
 
+    /// The outbound guard's policy for this destination policy (the transport resolves
+    /// names through it).
+    #[must_use]
+    pub const fn address_policy(self) -> AddressPolicy {
+        match self {
+            Self::PublicHttpsOnly => AddressPolicy::PublicOnly,
+            Self::AllowLoopback => AddressPolicy::PublicOrLoopback,
+        }
+    }
+
     /// Whether a connection to `ip` is allowed.
     #[must_use]
     pub fn allows_ip(self, ip: IpAddr) -> bool {
-        amocrm::is_public_ip(ip) || (self == Self::AllowLoopback && is_loopback(ip))
-    }
-}
-
-/// Loopback in every spelling, including IPv4-mapped `::ffff:127.0.0.1`.
-fn is_loopback(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => v4.is_loopback(),
-        IpAddr::V6(v6) => {
-            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
-        }
+        self.address_policy().allows(ip)
     }
 }
 
@@ -65,24 +66,24 @@ impl EndpointUrl {
     /// When the URL is malformed, too long, not `https` (outside development), carries
     /// credentials, or names a non-public address.
     pub fn parse(raw: &str, policy: DestinationPolicy) -> Result<Self, ValidationError> {
-        let invalid = |message: &str| ValidationError::new("url", message);
+        let invalid = |code: &'static str| ValidationError::new("url", code);
         let raw = raw.trim();
         if raw.is_empty() {
-            return Err(invalid("Enter the URL of your webhook endpoint."));
+            return Err(invalid("url-missing"));
         }
         if raw.len() > MAX_URL_LEN {
-            return Err(invalid("The URL is too long (at most 2000 characters)."));
+            return Err(invalid("url-too-long"));
         }
-        let mut url = Url::parse(raw).map_err(|_| invalid("This is not a valid URL."))?;
+        let mut url = Url::parse(raw).map_err(|_| invalid("url-malformed"))?;
         if !policy.allows_scheme(url.scheme()) {
-            return Err(invalid("The URL must start with https://."));
+            return Err(invalid("url-not-https"));
         }
         if !url.username().is_empty() || url.password().is_some() {
-            return Err(invalid("The URL must not contain a user name or password."));
+            return Err(invalid("url-has-credentials"));
         }
-        let refused = || invalid("This address is private, loopback or otherwise not public.");
+        let refused = || invalid("url-not-public");
         match url.host() {
-            None => return Err(invalid("The URL has no host.")),
+            None => return Err(invalid("url-no-host")),
             Some(Host::Ipv4(ip)) => {
                 if !policy.allows_ip(IpAddr::V4(ip)) {
                     return Err(refused());
@@ -96,7 +97,7 @@ impl EndpointUrl {
             Some(Host::Domain(name)) => {
                 let name = name.trim_end_matches('.').to_ascii_lowercase();
                 if name.is_empty() {
-                    return Err(invalid("The URL has no host."));
+                    return Err(invalid("url-no-host"));
                 }
                 if is_localhost_name(&name) && policy != DestinationPolicy::AllowLoopback {
                     return Err(refused());
@@ -115,7 +116,7 @@ impl EndpointUrl {
     pub fn from_stored(raw: &str) -> Result<Self, ValidationError> {
         Url::parse(raw)
             .map(Self)
-            .map_err(|_| ValidationError::new("url", "stored URL is not valid"))
+            .map_err(|_| ValidationError::new("url", "url-stored-invalid"))
     }
 
     #[must_use]

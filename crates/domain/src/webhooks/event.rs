@@ -13,9 +13,11 @@ use crate::{
     ValidationError,
     connections::{ConnectionStatus, EventKind},
     ids::ConnectionId,
+    relay::AmoEvent,
 };
 
-/// The event types a tenant can subscribe to.
+/// The event types a tenant can subscribe to: what happens to connections, and the amoCRM
+/// events relayed from connected accounts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EventType {
     Created,
@@ -23,25 +25,44 @@ pub enum EventType {
     NeedsReauth,
     Disconnected,
     Revoked,
+    /// amoCRM switched the account's event subscription off (or refused it); see the reason.
+    EventsPaused,
+    /// A relayed amoCRM event, `amocrm.<entity>.<action>`.
+    AmoCrm(AmoEvent),
+    /// `webhook.test`: sent on request from the endpoint's page to that endpoint alone, whatever
+    /// it subscribed to. Not subscribable, so not in [`EventType::all`].
+    Test,
 }
 
 impl EventType {
-    pub const ALL: [Self; 5] = [
+    /// The connection event types, in the order pages list them.
+    pub const CONNECTION: [Self; 6] = [
         Self::Created,
         Self::Reconnected,
         Self::NeedsReauth,
         Self::Disconnected,
         Self::Revoked,
+        Self::EventsPaused,
     ];
 
+    /// Every type: the connection ones, then the relayed amoCRM ones.
+    pub fn all() -> impl Iterator<Item = Self> {
+        Self::CONNECTION
+            .into_iter()
+            .chain(AmoEvent::all().map(Self::AmoCrm))
+    }
+
     #[must_use]
-    pub const fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Created => "connection.created",
             Self::Reconnected => "connection.reconnected",
             Self::NeedsReauth => "connection.needs_reauth",
             Self::Disconnected => "connection.disconnected",
             Self::Revoked => "connection.revoked",
+            Self::EventsPaused => "connection.events_paused",
+            Self::AmoCrm(event) => event.as_str(),
+            Self::Test => "webhook.test",
         }
     }
 
@@ -54,6 +75,11 @@ impl EventType {
             Self::NeedsReauth => "amoCRM refused the credentials; an admin must reconnect",
             Self::Disconnected => "amoCRM reported the integration disabled or uninstalled",
             Self::Revoked => "someone in your workspace revoked the connection",
+            Self::EventsPaused => {
+                "amoCRM stopped sending the account's events (amolink re-arms them)"
+            }
+            Self::AmoCrm(_) => "relayed from the connected amoCRM account",
+            Self::Test => "a test someone in your workspace sent from the endpoint's page",
         }
     }
 
@@ -67,6 +93,7 @@ impl EventType {
             EventKind::NeedsReauth => Some(Self::NeedsReauth),
             EventKind::Disconnected => Some(Self::Disconnected),
             EventKind::Revoked => Some(Self::Revoked),
+            EventKind::EventsPaused => Some(Self::EventsPaused),
             _ => None,
         }
     }
@@ -82,14 +109,19 @@ impl FromStr for EventType {
     type Err = ValidationError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|t| t.as_str() == s)
-            .ok_or_else(|| ValidationError::new("events", "unknown event type"))
+        if let Some(found) = Self::CONNECTION.into_iter().find(|t| t.as_str() == s) {
+            return Ok(found);
+        }
+        if s == Self::Test.as_str() {
+            return Ok(Self::Test);
+        }
+        s.parse::<AmoEvent>()
+            .map(Self::AmoCrm)
+            .map_err(|_| ValidationError::new("events", "unknown-event-type"))
     }
 }
 
-/// A non-empty set of event types, kept in [`EventType::ALL`] order.
+/// A non-empty set of event types, kept in [`EventType::all`] order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventTypes(Vec<EventType>);
 
@@ -101,17 +133,16 @@ impl EventTypes {
     pub fn parse<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Self, ValidationError> {
         let mut chosen = Vec::new();
         for name in names {
-            chosen.push(name.trim().parse::<EventType>()?);
+            match name.trim().parse::<EventType>()? {
+                EventType::Test => {
+                    return Err(ValidationError::new("events", "unknown-event-type"));
+                }
+                event => chosen.push(event),
+            }
         }
-        let types: Vec<EventType> = EventType::ALL
-            .into_iter()
-            .filter(|t| chosen.contains(t))
-            .collect();
+        let types: Vec<EventType> = EventType::all().filter(|t| chosen.contains(t)).collect();
         if types.is_empty() {
-            return Err(ValidationError::new(
-                "events",
-                "Choose at least one event type.",
-            ));
+            return Err(ValidationError::new("events", "event-types-missing"));
         }
         Ok(Self(types))
     }
@@ -214,9 +245,46 @@ struct Data<'a> {
     status: &'static str,
     end_user_id: Option<&'a str>,
     metadata: serde_json::Value,
+    /// Why, for `connection.events_paused` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct TestEnvelope<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    timestamp: String,
+    data: TestData<'a>,
+}
+
+#[derive(Serialize)]
+struct TestData<'a> {
+    endpoint_id: &'a str,
+    message: &'static str,
 }
 
 impl OutgoingMessage {
+    /// A `webhook.test` message for one endpoint: signed and delivered like any other, about no
+    /// connection.
+    #[must_use]
+    pub fn test(endpoint_id: &str, at: DateTime<Utc>) -> Self {
+        let envelope = TestEnvelope {
+            kind: EventType::Test.as_str(),
+            timestamp: at.to_rfc3339_opts(SecondsFormat::Millis, true),
+            data: TestData {
+                endpoint_id,
+                message: "A test event from amolink: your endpoint receives and verifies webhooks.",
+            },
+        };
+        Self {
+            id: MessageId::random(),
+            event_type: EventType::Test,
+            // Serialising plain strings cannot fail.
+            payload: serde_json::to_string(&envelope).unwrap_or_default(),
+        }
+    }
+
     /// The message announcing `kind` for `connection`, or `None` for kinds that are not
     /// announced.
     #[must_use]
@@ -224,6 +292,18 @@ impl OutgoingMessage {
         kind: EventKind,
         at: DateTime<Utc>,
         connection: &ConnectionSnapshot,
+    ) -> Option<Self> {
+        Self::for_event_with(kind, at, connection, None)
+    }
+
+    /// [`OutgoingMessage::for_event`] with the event's detail, which `connection.events_paused`
+    /// carries as `reason`.
+    #[must_use]
+    pub fn for_event_with(
+        kind: EventKind,
+        at: DateTime<Utc>,
+        connection: &ConnectionSnapshot,
+        detail: Option<&str>,
     ) -> Option<Self> {
         let event_type = EventType::for_event(kind)?;
         // Metadata is the tenant's JSON; text that is somehow not JSON is passed on as a string
@@ -246,6 +326,7 @@ impl OutgoingMessage {
                 status: connection.status.as_str(),
                 end_user_id: connection.end_user_id.as_deref(),
                 metadata,
+                reason: detail.filter(|_| event_type == EventType::EventsPaused),
             },
         };
         // Serialising plain strings and numbers cannot fail.
@@ -318,7 +399,7 @@ mod tests {
         .filter_map(|kind| OutgoingMessage::for_event(kind, at, &snapshot()))
         .map(|m| m.event_type)
         .collect();
-        assert_eq!(announced, EventType::ALL.to_vec());
+        assert_eq!(announced, EventType::CONNECTION[..5].to_vec());
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Outgoing webhooks to tenants, signed the Standard Webhooks way (security.md R42–R45).
+//! Outgoing webhooks to tenants, signed the Standard Webhooks way (docs/security-requirements.md R42–R45).
 //!
 //! A tenant registers endpoints (a URL, the event types it wants, a `whsec_…` secret shown once).
 //! When a connection event is recorded, storage writes one *message* (its `msg_…` id and the exact
@@ -29,6 +29,6 @@ pub use model::{
     EndpointChange, EndpointId, EndpointRecord, FinishedAttempt, SecretColumn, SecretRotation,
 };
 pub use ports::{AttemptOutcome, WebhookRequest, WebhookStore, WebhookTransport};
-pub use service::{CreatedEndpoint, WebhookSettings, Webhooks};
+pub use service::{CreatedEndpoint, MAX_ENDPOINTS_PER_WORKSPACE, WebhookSettings, Webhooks};
 pub use signing::{EndpointSecret, SECRET_PREFIX, sign, signature_header};
 pub use worker::{Deliverer, DelivererSettings, DeliveryReport};

@@ -1,11 +1,13 @@
 //! Endpoints and deliveries as stored and as shown.
 
-use std::str::FromStr;
-
 use chrono::{DateTime, Utc};
 
 use super::{EndpointUrl, EventType, EventTypes, MessageId};
-use crate::{ValidationError, ids::WorkspaceId};
+use crate::{
+    ValidationError,
+    ids::{ConnectionId, WorkspaceId},
+    text::text_enum,
+};
 
 pub use crate::ids::{DeliveryId, EndpointId};
 
@@ -97,46 +99,17 @@ pub struct SecretRotation {
     pub at: DateTime<Utc>,
 }
 
-/// Where a delivery stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeliveryStatus {
-    /// Waiting for its next attempt.
-    Pending,
-    /// The endpoint answered 2xx.
-    Delivered,
-    /// Every attempt failed, or the endpoint answered 410 Gone.
-    Failed,
-}
-
-impl DeliveryStatus {
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Delivered => "delivered",
-            Self::Failed => "failed",
-        }
+text_enum! {
+    /// Where a delivery stands.
+    pub enum DeliveryStatus {
+        /// Waiting for its next attempt.
+        Pending,
+        /// The endpoint answered 2xx.
+        Delivered,
+        /// Every attempt failed, or the endpoint answered 410 Gone.
+        Failed,
     }
-
-    #[must_use]
-    pub const fn label(self) -> &'static str {
-        match self {
-            Self::Pending => "Pending",
-            Self::Delivered => "Delivered",
-            Self::Failed => "Failed",
-        }
-    }
-}
-
-impl FromStr for DeliveryStatus {
-    type Err = ValidationError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        [Self::Pending, Self::Delivered, Self::Failed]
-            .into_iter()
-            .find(|status| status.as_str() == s)
-            .ok_or_else(|| ValidationError::new("status", "unknown delivery status"))
-    }
+    unknown(_text) => ValidationError::new("status", "unknown-delivery-status");
 }
 
 /// One row of an endpoint's delivery log.
@@ -177,6 +150,8 @@ pub struct ClaimedDelivery {
     pub message_id: MessageId,
     pub event_type: EventType,
     pub payload: String,
+    /// The connection the message is about (its activity records the attempt).
+    pub connection: Option<ConnectionId>,
     pub attempts: u32,
     pub created_at: DateTime<Utc>,
     pub endpoint: EndpointRecord,

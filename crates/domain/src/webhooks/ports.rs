@@ -8,7 +8,7 @@ use url::Url;
 
 use super::{
     Claim, DeliveryId, DeliveryRecord, EndpointId, EndpointRecord, EndpointUrl, FinishedAttempt,
-    SecretRotation,
+    OutgoingMessage, SecretRotation,
 };
 use crate::{StoreError, ValidationError, ids::WorkspaceId};
 
@@ -68,6 +68,16 @@ pub trait WebhookStore: Send + Sync {
         workspace: WorkspaceId,
         endpoint: EndpointId,
         delivery: DeliveryId,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Stores `message` with one pending delivery to the workspace's endpoint `endpoint` (due at
+    /// `at`), whatever the endpoint subscribed to. Answers whether the endpoint exists.
+    async fn enqueue_for_endpoint(
+        &self,
+        workspace: WorkspaceId,
+        endpoint: EndpointId,
+        message: &OutgoingMessage,
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
 

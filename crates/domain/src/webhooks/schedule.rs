@@ -1,4 +1,4 @@
-//! When to try again (security.md R44).
+//! When to try again (docs/security-requirements.md R44).
 //!
 //! Attempts are due at these offsets from the first one: immediately, 5 s, 5 min, 30 min, 2 h,
 //! 5 h, 10 h, 14 h, 20 h and 24 h — ten attempts over a day, long enough to ride out a tenant's
@@ -40,6 +40,89 @@ pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
 /// The most a wait is stretched by jitter.
 const JITTER: f64 = 0.10;
 
+/// The attempts' offsets from the first one, in seconds (`AMOLINK_WEBHOOK_RETRY_OFFSETS`): the
+/// default is [`ATTEMPT_OFFSETS`]; a tenant's CI may want `0,1,2`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetrySchedule {
+    offsets: [u64; Self::MAX_LEN],
+    len: usize,
+}
+
+impl RetrySchedule {
+    /// The most attempts a schedule may have.
+    pub const MAX_LEN: usize = 32;
+
+    /// Offsets from the first attempt: they start at 0, grow strictly and end within a week.
+    ///
+    /// # Errors
+    /// A sentence saying which rule the list breaks.
+    pub fn from_secs(offsets: &[u64]) -> Result<Self, String> {
+        if offsets.first() != Some(&0) {
+            return Err("the first offset must be 0 (the first attempt is immediate)".into());
+        }
+        if offsets.len() > Self::MAX_LEN {
+            return Err(format!("at most {} attempts", Self::MAX_LEN));
+        }
+        if offsets.windows(2).any(|pair| pair[0] >= pair[1]) {
+            return Err("offsets must grow strictly".into());
+        }
+        if offsets.iter().any(|secs| *secs > 7 * 24 * 3600) {
+            return Err("offsets must stay within a week (604800 seconds)".into());
+        }
+        let mut schedule = Self {
+            offsets: [0; Self::MAX_LEN],
+            len: offsets.len(),
+        };
+        schedule.offsets[..offsets.len()].copy_from_slice(offsets);
+        Ok(schedule)
+    }
+
+    /// How many attempts a delivery gets.
+    #[must_use]
+    pub fn attempts(&self) -> u32 {
+        u32::try_from(self.len).unwrap_or(u32::MAX)
+    }
+
+    /// The wait after `attempts_made` attempts (1-based), before jitter; `None` when none is left.
+    #[must_use]
+    pub fn wait_after(&self, attempts_made: u32) -> Option<Duration> {
+        let next = usize::try_from(attempts_made).ok()?;
+        let offsets = &self.offsets[..self.len];
+        let (Some(previous), Some(due)) = (offsets.get(next.checked_sub(1)?), offsets.get(next))
+        else {
+            return None;
+        };
+        Some(Duration::from_secs(due.saturating_sub(*previous)))
+    }
+}
+
+impl Default for RetrySchedule {
+    fn default() -> Self {
+        let secs = ATTEMPT_OFFSETS.map(|d| d.as_secs());
+        Self::from_secs(&secs).unwrap_or(Self {
+            offsets: [0; Self::MAX_LEN],
+            len: 1,
+        })
+    }
+}
+
+impl std::str::FromStr for RetrySchedule {
+    type Err = String;
+
+    /// Comma-separated seconds, e.g. `0,5,300`.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let offsets = text
+            .split(',')
+            .map(|part| {
+                part.trim()
+                    .parse::<u64>()
+                    .map_err(|_| format!("`{}` is not a number of seconds", part.trim()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Self::from_secs(&offsets)
+    }
+}
+
 /// What follows an attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
@@ -51,26 +134,39 @@ pub enum Verdict {
     Gone,
 }
 
-/// The wait after `attempts_made` attempts (1-based), before jitter; `None` when none is left.
+/// The wait after `attempts_made` attempts (1-based) on the default schedule, before jitter;
+/// `None` when none is left.
 #[must_use]
 pub fn wait_after(attempts_made: u32) -> Option<Duration> {
-    let next = usize::try_from(attempts_made).ok()?;
-    let (Some(previous), Some(due)) = (
-        ATTEMPT_OFFSETS.get(next.checked_sub(1)?),
-        ATTEMPT_OFFSETS.get(next),
-    ) else {
-        return None;
-    };
-    Some(due.saturating_sub(*previous))
+    RetrySchedule::default().wait_after(attempts_made)
 }
 
 fn is_throttling(status: u16) -> bool {
     matches!(status, 429 | 502 | 503 | 504)
 }
 
-/// Judges an attempt. `attempts_made` counts it; `jitter` is uniform in `[0, 1)`.
+/// Judges an attempt on the default schedule. `attempts_made` counts it; `jitter` is uniform
+/// in `[0, 1)`.
 #[must_use]
 pub fn verdict(
+    outcome: &AttemptOutcome,
+    attempts_made: u32,
+    now: DateTime<Utc>,
+    jitter: f64,
+) -> Verdict {
+    verdict_on(
+        &RetrySchedule::default(),
+        outcome,
+        attempts_made,
+        now,
+        jitter,
+    )
+}
+
+/// Judges an attempt on `schedule`.
+#[must_use]
+pub fn verdict_on(
+    schedule: &RetrySchedule,
     outcome: &AttemptOutcome,
     attempts_made: u32,
     now: DateTime<Utc>,
@@ -87,7 +183,7 @@ pub fn verdict(
         } if is_throttling(*status) => *retry_after,
         _ => None,
     };
-    let Some(wait) = wait_after(attempts_made) else {
+    let Some(wait) = schedule.wait_after(attempts_made) else {
         return Verdict::Exhausted;
     };
     let wait = wait.mul_f64(1.0 + JITTER * jitter.clamp(0.0, 1.0));
@@ -190,5 +286,26 @@ mod tests {
             Verdict::RetryAt(now() + chrono::Duration::seconds(5)),
             "Retry-After only counts on throttling statuses"
         );
+    }
+
+    #[test]
+    fn a_schedule_parses_from_seconds_and_refuses_nonsense() {
+        let short: RetrySchedule = "0, 1,2".parse().expect("valid");
+        assert_eq!(short.attempts(), 3);
+        assert_eq!(short.wait_after(1), Some(Duration::from_secs(1)));
+        assert_eq!(short.wait_after(3), None);
+        assert_eq!(
+            verdict_on(&short, &answered(500), 3, now(), 0.0),
+            Verdict::Exhausted
+        );
+        assert_eq!(
+            "0,5,300,1800,7200,18000,36000,50400,72000,86400"
+                .parse::<RetrySchedule>()
+                .expect("the default"),
+            RetrySchedule::default()
+        );
+        for bad in ["", "5,10", "0,10,10", "0,x", "0,-1", "0,999999999"] {
+            assert!(bad.parse::<RetrySchedule>().is_err(), "{bad}");
+        }
     }
 }

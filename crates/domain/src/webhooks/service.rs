@@ -6,11 +6,12 @@ use secrecy::{ExposeSecret as _, SecretString};
 
 use super::{
     DeliveryId, DeliveryView, DestinationPolicy, Endpoint, EndpointId, EndpointRecord,
-    EndpointSecret, EndpointUrl, EventTypes, SecretColumn, SecretRotation, WebhookStore,
-    WebhookTransport,
+    EndpointSecret, EndpointUrl, EventTypes, MessageId, OutgoingMessage, SecretColumn,
+    SecretRotation, WebhookStore, WebhookTransport,
 };
 use crate::{
-    Error,
+    Error, Message,
+    audit::{Audit, AuditAction, AuditTarget, Principal, detail},
     clock::Clock,
     crypto::{Binding, Keyring},
     ids::WorkspaceId,
@@ -18,6 +19,10 @@ use crate::{
 
 /// How many deliveries an endpoint's log shows.
 const LOG_LIMIT: u64 = 100;
+
+/// The most outgoing-webhook endpoints one workspace may have: a tenant needs one or two per
+/// environment; the cap bounds the rows and the deliveries one event can fan out to.
+pub const MAX_ENDPOINTS_PER_WORKSPACE: usize = 20;
 
 /// Rules for endpoints.
 #[derive(Debug, Clone, Copy)]
@@ -36,7 +41,7 @@ impl WebhookSettings {
         Self {
             policy: DestinationPolicy::PublicHttpsOnly,
             rotation_overlap: Duration::from_secs(24 * 3600),
-            max_endpoints: 20,
+            max_endpoints: MAX_ENDPOINTS_PER_WORKSPACE,
         }
     }
 }
@@ -56,6 +61,16 @@ pub struct Webhooks {
     keyring: Arc<Keyring>,
     clock: Arc<dyn Clock>,
     settings: WebhookSettings,
+    audit: Audit,
+}
+
+/// An endpoint as the audit trail names it: its URL without query or fragment, which tenants
+/// sometimes use to carry a token of their own.
+fn endpoint_target(id: EndpointId, url: &url::Url) -> AuditTarget {
+    let mut shown = url.clone();
+    shown.set_query(None);
+    shown.set_fragment(None);
+    AuditTarget::new("webhook_endpoint", id, shown.as_str())
 }
 
 fn binding(workspace: WorkspaceId, id: EndpointId, column: SecretColumn) -> Binding {
@@ -74,6 +89,7 @@ impl Webhooks {
         keyring: Arc<Keyring>,
         clock: Arc<dyn Clock>,
         settings: WebhookSettings,
+        audit: Audit,
     ) -> Self {
         Self {
             store,
@@ -81,6 +97,7 @@ impl Webhooks {
             keyring,
             clock,
             settings,
+            audit,
         }
     }
 
@@ -114,12 +131,13 @@ impl Webhooks {
         workspace: WorkspaceId,
         url: &str,
         events: &[&str],
+        by: &Principal,
     ) -> Result<CreatedEndpoint, Error> {
         let url = EndpointUrl::parse(url, self.settings.policy)?;
         let events = EventTypes::parse(events.iter().copied())?;
         if self.store.endpoints(workspace).await?.len() >= self.settings.max_endpoints {
             return Err(Error::Conflict(
-                "This workspace already has as many webhook endpoints as allowed.",
+                Message::new("endpoints-at-cap").with("max", self.settings.max_endpoints),
             ));
         }
         self.transport.check_destination(&url).await?;
@@ -144,6 +162,16 @@ impl Webhooks {
         };
         self.store.insert_endpoint(&record).await?;
         tracing::info!(event = "webhook_endpoint_created", workspace_id = %workspace, endpoint_id = %id, "webhook endpoint added");
+        let events: Vec<&str> = record.events.names().collect();
+        self.audit
+            .record(
+                Some(workspace),
+                by,
+                AuditAction::WebhookEndpointCreated,
+                Some(endpoint_target(id, record.url.as_url())),
+                Some(detail([("events", &events.join(","))])),
+            )
+            .await;
         Ok(CreatedEndpoint {
             endpoint: Endpoint::from_record(&record, now),
             secret,
@@ -184,6 +212,7 @@ impl Webhooks {
         &self,
         workspace: WorkspaceId,
         id: EndpointId,
+        by: &Principal,
     ) -> Result<CreatedEndpoint, Error> {
         let record = self.record(workspace, id).await?;
         let current = self
@@ -213,6 +242,15 @@ impl Webhooks {
             return Err(Error::NotFound);
         }
         tracing::info!(event = "webhook_secret_rotated", workspace_id = %workspace, endpoint_id = %id, "webhook secret rotated");
+        self.audit
+            .record(
+                Some(workspace),
+                by,
+                AuditAction::WebhookEndpointRotated,
+                Some(endpoint_target(id, record.url.as_url())),
+                None,
+            )
+            .await;
         let record = self.record(workspace, id).await?;
         Ok(CreatedEndpoint {
             endpoint: Endpoint::from_record(&record, now),
@@ -229,7 +267,9 @@ impl Webhooks {
         workspace: WorkspaceId,
         id: EndpointId,
         enabled: bool,
+        by: &Principal,
     ) -> Result<(), Error> {
+        let record = self.record(workspace, id).await?;
         let reason = (!enabled).then_some("Disabled by a member of the workspace.");
         if !self
             .store
@@ -238,6 +278,20 @@ impl Webhooks {
         {
             return Err(Error::NotFound);
         }
+        if record.enabled != enabled {
+            self.audit
+                .record(
+                    Some(workspace),
+                    by,
+                    AuditAction::WebhookEndpointChanged,
+                    Some(endpoint_target(id, record.url.as_url())),
+                    Some(detail([(
+                        "enabled",
+                        if enabled { "true" } else { "false" },
+                    )])),
+                )
+                .await;
+        }
         Ok(())
     }
 
@@ -245,12 +299,55 @@ impl Webhooks {
     ///
     /// # Errors
     /// [`Error::NotFound`] when the id is not an endpoint of this workspace.
-    pub async fn delete(&self, workspace: WorkspaceId, id: EndpointId) -> Result<(), Error> {
+    pub async fn delete(
+        &self,
+        workspace: WorkspaceId,
+        id: EndpointId,
+        by: &Principal,
+    ) -> Result<(), Error> {
+        let record = self.record(workspace, id).await?;
         if !self.store.delete_endpoint(workspace, id).await? {
             return Err(Error::NotFound);
         }
         tracing::info!(event = "webhook_endpoint_deleted", workspace_id = %workspace, endpoint_id = %id, "webhook endpoint deleted");
+        self.audit
+            .record(
+                Some(workspace),
+                by,
+                AuditAction::WebhookEndpointDeleted,
+                Some(endpoint_target(id, record.url.as_url())),
+                None,
+            )
+            .await;
         Ok(())
+    }
+
+    /// Queues a signed `webhook.test` message to the endpoint through the outbox, like any
+    /// event: it appears in the endpoint's delivery log and is retried the same way.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] when the endpoint is not this workspace's; [`Error::Conflict`] while
+    /// it is disabled.
+    pub async fn send_test(
+        &self,
+        workspace: WorkspaceId,
+        endpoint: EndpointId,
+    ) -> Result<MessageId, Error> {
+        let record = self.record(workspace, endpoint).await?;
+        if !record.enabled {
+            return Err(Error::Conflict(Message::new("endpoint-disabled-for-test")));
+        }
+        let now = self.clock.now();
+        let message = OutgoingMessage::test(&endpoint.to_string(), now);
+        if !self
+            .store
+            .enqueue_for_endpoint(workspace, endpoint, &message, now)
+            .await?
+        {
+            return Err(Error::NotFound);
+        }
+        tracing::info!(event = "webhook_test_queued", workspace_id = %workspace, endpoint_id = %endpoint, message_id = %message.id, "test webhook queued");
+        Ok(message.id)
     }
 
     /// Sends a delivery's message to its endpoint again, with the same `webhook-id` (it is the
@@ -267,9 +364,7 @@ impl Webhooks {
     ) -> Result<(), Error> {
         let record = self.record(workspace, endpoint).await?;
         if !record.enabled {
-            return Err(Error::Conflict(
-                "Enable the endpoint before replaying its deliveries.",
-            ));
+            return Err(Error::Conflict(Message::new("endpoint-disabled")));
         }
         if !self
             .store

@@ -1,4 +1,4 @@
-//! Endpoint secrets and Standard Webhooks signatures (security.md R42, R45).
+//! Endpoint secrets and Standard Webhooks signatures (docs/security-requirements.md R42, R45).
 //!
 //! `webhook-signature: v1,<base64(HMAC-SHA256(key, "{id}.{timestamp}.{body}"))>`, where the key is
 //! the base64-decoded part of the `whsec_…` secret. During a rotation's overlap the header carries
@@ -45,7 +45,7 @@ impl EndpointSecret {
     /// # Errors
     /// When the prefix is missing, the rest is not base64, or the key is not 24–64 bytes.
     pub fn parse(text: &str) -> Result<Self, ValidationError> {
-        let invalid = || ValidationError::new("secret", "not a whsec_ secret");
+        let invalid = || ValidationError::new("secret", "webhook-secret-malformed");
         let encoded = text.strip_prefix(SECRET_PREFIX).ok_or_else(invalid)?;
         let key = STANDARD.decode(encoded).map_err(|_| invalid())?;
         if !SECRET_BYTES.contains(&key.len()) {

@@ -20,6 +20,7 @@ use super::{
 };
 use crate::{
     Error,
+    activity::{ActivityKind, ActivityRecorder, NewActivity},
     clock::Clock,
     crypto::{Binding, Keyring},
 };
@@ -35,6 +36,8 @@ pub struct DelivererSettings {
     pub batch: u64,
     /// How often [`Deliverer::run`] looks for due deliveries.
     pub poll_every: Duration,
+    /// When attempts are due (`AMOLINK_WEBHOOK_RETRY_OFFSETS`).
+    pub schedule: schedule::RetrySchedule,
 }
 
 impl Default for DelivererSettings {
@@ -43,6 +46,7 @@ impl Default for DelivererSettings {
             lease: Duration::from_secs(60),
             batch: 16,
             poll_every: Duration::from_secs(1),
+            schedule: schedule::RetrySchedule::default(),
         }
     }
 }
@@ -65,6 +69,8 @@ pub struct Deliverer {
     transport: Arc<dyn WebhookTransport>,
     keyring: Arc<Keyring>,
     settings: DelivererSettings,
+    /// Records each attempt in its connection's activity.
+    activity: ActivityRecorder,
 }
 
 /// A bound on claim rounds per drain, so a store that keeps handing out work cannot trap the
@@ -84,7 +90,15 @@ impl Deliverer {
             transport,
             keyring,
             settings,
+            activity: ActivityRecorder::disabled(),
         }
+    }
+
+    /// Records every attempt in the activity of the connection it is about.
+    #[must_use]
+    pub fn with_activity(mut self, activity: ActivityRecorder) -> Self {
+        self.activity = activity;
+        self
     }
 
     /// Delivers everything due at `now`, batch by batch, until nothing due is left.
@@ -178,6 +192,7 @@ impl Deliverer {
         now: DateTime<Utc>,
         timestamp: i64,
     ) -> Option<DeliveryStatus> {
+        let started = std::time::Instant::now();
         let outcome = match self.secrets(&delivery, now) {
             Some(secrets) => {
                 let signers: Vec<&EndpointSecret> = secrets.iter().collect();
@@ -210,8 +225,15 @@ impl Deliverer {
             }
         };
         let attempts = delivery.attempts.saturating_add(1);
-        let verdict = schedule::verdict(&outcome, attempts, now, rand::random::<f64>());
+        let verdict = schedule::verdict_on(
+            &self.settings.schedule,
+            &outcome,
+            attempts,
+            now,
+            rand::random::<f64>(),
+        );
         let finished = finish(&delivery, &outcome, &verdict, attempts, now);
+        self.record_activity(&delivery, &finished, started.elapsed(), now);
         tracing::info!(
             event = "webhook_attempt",
             workspace_id = %delivery.endpoint.workspace,
@@ -243,6 +265,39 @@ impl Deliverer {
                 None
             }
         }
+    }
+}
+
+impl Deliverer {
+    /// The attempt in its connection's activity: the event type, the endpoint's status, how
+    /// long it took and the payload's size. Never the URL (it may hold the tenant's secrets).
+    fn record_activity(
+        &self,
+        delivery: &ClaimedDelivery,
+        finished: &FinishedAttempt,
+        took: Duration,
+        now: DateTime<Utc>,
+    ) {
+        let Some(connection) = delivery.connection else {
+            return;
+        };
+        let outcome = match finished.status {
+            DeliveryStatus::Delivered => "delivered",
+            DeliveryStatus::Pending => "retrying",
+            DeliveryStatus::Failed => "failed",
+        };
+        let mut entry = NewActivity::new(
+            delivery.endpoint.workspace,
+            connection,
+            now,
+            ActivityKind::WebhookDelivery,
+            outcome,
+        );
+        entry.path = Some(delivery.event_type.as_str().to_owned());
+        entry.status = finished.response_status;
+        entry.latency_ms = Some(u32::try_from(took.as_millis()).unwrap_or(u32::MAX));
+        entry.request_bytes = Some(delivery.payload.len() as u64);
+        self.activity.record(entry);
     }
 }
 
@@ -324,6 +379,7 @@ mod tests {
             message_id: MessageId::random(),
             event_type: EventType::Created,
             payload: "{}".into(),
+            connection: None,
             attempts: 9,
             created_at: at(0),
             endpoint: EndpointRecord {

@@ -5,27 +5,25 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
-    pub workspace_id: Uuid,
     #[sea_orm(unique)]
     pub email: String,
     pub password_hash: String,
-    pub role: String,
     pub created_at: i64,
+    /// The interface language the user chose (`en`, `ru`), if any.
+    pub language: Option<String>,
+    /// The IANA time zone the user chose for dates, if any.
+    pub time_zone: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {
-    #[sea_orm(
-        belongs_to = "super::workspaces::Entity",
-        from = "Column::WorkspaceId",
-        to = "super::workspaces::Column::Id"
-    )]
-    Workspace,
+    #[sea_orm(has_many = "super::memberships::Entity")]
+    Memberships,
 }
 
-impl Related<super::workspaces::Entity> for Entity {
+impl Related<super::memberships::Entity> for Entity {
     fn to() -> RelationDef {
-        Relation::Workspace.def()
+        Relation::Memberships.def()
     }
 }
 

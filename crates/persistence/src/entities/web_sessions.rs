@@ -9,6 +9,8 @@ pub struct Model {
     pub state: String,
     pub user_id: Option<Uuid>,
     pub expires_at: i64,
+    /// The session's current workspace (mirrored from the state).
+    pub workspace_id: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

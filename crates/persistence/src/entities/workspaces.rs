@@ -7,17 +7,19 @@ pub struct Model {
     pub id: Uuid,
     pub name: String,
     pub created_at: i64,
+    /// Set when the workspace's deletion began.
+    pub deleting_at: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {
-    #[sea_orm(has_many = "super::users::Entity")]
-    Users,
+    #[sea_orm(has_many = "super::memberships::Entity")]
+    Memberships,
 }
 
-impl Related<super::users::Entity> for Entity {
+impl Related<super::memberships::Entity> for Entity {
     fn to() -> RelationDef {
-        Relation::Users.def()
+        Relation::Memberships.def()
     }
 }
 

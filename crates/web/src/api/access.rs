@@ -2,11 +2,11 @@
 
 use std::{sync::Arc, time::Duration};
 
-use amocrm::{AmoClient, DomainAllowList};
+use domain::amo::{AmoClient, DomainAllowList};
 use domain::{
     access::{Access, AccessDeps},
     clock::Clock,
-    governor::{Governor, GovernorPolicy},
+    governor::Governor,
     keeper::Keeper,
 };
 use persistence::Database;
@@ -17,6 +17,7 @@ use persistence::Database;
 pub fn access_services(
     database: &Arc<Database>,
     keeper: Arc<Keeper>,
+    governor: Arc<Governor>,
     amocrm: AmoClient,
     allowed_domains: DomainAllowList,
     refresh_margin: Duration,
@@ -26,7 +27,7 @@ pub fn access_services(
         keeper,
         connections: database.clone(),
         health: database.clone(),
-        governor: Arc::new(Governor::new(database.clone(), GovernorPolicy::default())),
+        governor,
         amocrm,
         allowed_domains,
         refresh_margin,

@@ -2,8 +2,8 @@
 //!
 //! The scope a route requires is attached to its resource by [`super::configure`] from the
 //! route table (the same entry the OpenAPI document is built from), so a handler cannot forget
-//! it and the docs cannot promise a different one. Routes added later (token vending, the proxy)
-//! get `tokens` / `proxy` the same way: by naming the scope in their table entry.
+//! it and the docs cannot promise a different one: every route, token vending and the proxy
+//! included, names its scope in its table entry and nowhere else.
 
 use actix_web::{FromRequest, HttpRequest, dev::Payload, http::header, web};
 use domain::api_keys::{ApiScope, Caller};
@@ -22,6 +22,20 @@ pub struct RequiredScope(pub ApiScope);
 /// handlers may touch.
 #[derive(Debug, Clone)]
 pub struct ApiCaller(pub Caller);
+
+impl ApiCaller {
+    /// The key as the audit trail and connection history name it, with the client's address.
+    #[must_use]
+    pub fn principal(&self, req: &HttpRequest, state: &AppState) -> domain::audit::Principal {
+        domain::audit::Principal::api_key(
+            &self.0,
+            Some(crate::client_ip::client_ip(
+                req,
+                &state.settings.trusted_proxies,
+            )),
+        )
+    }
+}
 
 impl std::ops::Deref for ApiCaller {
     type Target = Caller;

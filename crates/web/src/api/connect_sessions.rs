@@ -5,18 +5,19 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use domain::{
     api_keys::ApiScope,
     connect_sessions::{CreatedSession, SessionRequest},
-    end_user::{EndUser, EndUserId, MAX_END_USER_ID_CHARS, Metadata},
+    end_user::{EndUser, EndUserId, Metadata},
     ids::ButtonId,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use utoipa::ToSchema;
 
 use super::{
     caller::ApiCaller,
     connections::timestamp,
     input::json_body,
     openapi::{ApiMethod, ApiRoute, Operation, Reply},
-    schema::{ApiSchema, Components, PRINTABLE_PATTERN, Schema},
+    schema::{Components, uri},
 };
 use crate::{
     error::{ApiError, AppError},
@@ -34,57 +35,50 @@ pub fn routes() -> Vec<ApiRoute> {
 }
 
 /// The request body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = CreateConnectSession)]
 pub struct CreateSessionBody {
+    /// Your id for the user who will connect their account.
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = "^[^\\u0000-\\u001F\\u007F]+$"
+    )]
     pub end_user_id: String,
+    /// Any JSON object (at most 4096 bytes) to keep with the connection.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     pub metadata: Option<Value>,
+    /// The connect button to use; the workspace's first one if absent.
     #[serde(default)]
+    #[schema(format = Uuid)]
     pub button_id: Option<String>,
 }
 
-impl ApiSchema for CreateSessionBody {
-    const NAME: &'static str = "CreateConnectSession";
-
-    fn schema(_: &mut Components) -> Schema {
-        Schema::object(&[
-            (
-                "end_user_id",
-                Schema::string()
-                    .length(1, MAX_END_USER_ID_CHARS)
-                    .pattern(PRINTABLE_PATTERN)
-                    .describe("Your id for the user who will connect their account."),
-                true,
-            ),
-            (
-                "metadata",
-                Schema::free_object()
-                    .nullable()
-                    .describe("Any JSON object (at most 4096 bytes) to keep with the connection."),
-                false,
-            ),
-            (
-                "button_id",
-                Schema::uuid()
-                    .nullable()
-                    .describe("The connect button to use; the workspace's first one if absent."),
-                false,
-            ),
-        ])
-    }
-}
-
 /// The created session.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = ConnectSession)]
 pub struct SessionBody {
+    #[schema(format = Uuid)]
     pub id: String,
-    /// `{PUBLIC_URL}/connect/s/{token}`: open it in the end user's browser.
+    #[schema(schema_with = url_schema)]
     pub url: String,
+    #[schema(format = DateTime)]
     pub expires_at: String,
     pub end_user_id: String,
+    #[schema(value_type = Option<Object>, required = true)]
     pub metadata: Option<Map<String, Value>>,
+    #[schema(format = Uuid)]
     pub button_id: String,
+}
+
+fn url_schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+    uri(
+        "The hosted connect page for this end user. Single use: the first browser to open it \
+owns it until it expires.",
+    )
 }
 
 impl SessionBody {
@@ -101,28 +95,6 @@ impl SessionBody {
                 .map(|m| m.as_map().clone()),
             button_id: session.button.to_string(),
         }
-    }
-}
-
-impl ApiSchema for SessionBody {
-    const NAME: &'static str = "ConnectSession";
-
-    fn schema(_: &mut Components) -> Schema {
-        Schema::object(&[
-            ("id", Schema::uuid(), true),
-            (
-                "url",
-                Schema::string().format("uri").describe(
-                    "The hosted connect page for this end user. Single use: the first browser \
-to open it owns it until it expires.",
-                ),
-                true,
-            ),
-            ("expires_at", Schema::date_time(), true),
-            ("end_user_id", Schema::string(), true),
-            ("metadata", Schema::free_object().nullable(), true),
-            ("button_id", Schema::uuid(), true),
-        ])
     }
 }
 

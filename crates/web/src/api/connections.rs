@@ -1,23 +1,24 @@
 //! `/api/v1/connections`: list, read and revoke the workspace's connections. Metadata only:
-//! no route here ever returns a secret or token (R29).
+//! no route here ever returns a secret or token (R29 in `docs/security-requirements.md`).
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use amocrm::Platform;
 use chrono::{DateTime, SecondsFormat, Utc};
 use domain::{
+    amo::Platform,
     api_keys::ApiScope,
-    connections::{Actor, ConnectionFilter, ConnectionStatus, ConnectionSummary, Page, PageCursor},
+    connections::{ConnectionFilter, ConnectionStatus, ConnectionSummary, Page, PageCursor},
     end_user::{EndUserId, MAX_END_USER_ID_CHARS},
     ids::ConnectionId,
 };
 use serde::Serialize;
 use serde_json::{Map, Value, json};
+use utoipa::{ToSchema, openapi::RefOr};
 
 use super::{
     caller::ApiCaller,
-    input::query_map,
+    input::Query,
     openapi::{ApiMethod, ApiRoute, In, Operation, Param, Reply},
-    schema::{ApiSchema, Components, PRINTABLE_PATTERN, Schema},
+    schema::{Components, PRINTABLE_PATTERN, Schema, string_enum},
 };
 use crate::{
     error::{ApiError, AppError},
@@ -28,7 +29,7 @@ use crate::{
 const DEFAULT_LIMIT: u64 = 50;
 const MAX_LIMIT: u64 = 200;
 /// The keyset cursor's text form (`{millis}.{uuid}`), as a pattern clients can check.
-const CURSOR_PATTERN: &str =
+pub(super) const CURSOR_PATTERN: &str =
     "^[0-9]{1,15}\\.[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
 
 pub fn routes() -> Vec<ApiRoute> {
@@ -62,22 +63,46 @@ pub(crate) fn timestamp(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-/// A connection as the API shows it.
-#[derive(Debug, Serialize)]
+/// A connected amoCRM / Kommo account. Metadata only: never a secret or token.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = Connection)]
 pub struct ConnectionBody {
+    #[schema(format = Uuid)]
     pub id: String,
+    #[schema(schema_with = platform_schema)]
     pub platform: String,
+    /// amoCRM account id
     pub account_id: i64,
     pub account_name: String,
+    /// The account host, e.g. `acme.amocrm.ru`.
     pub host: String,
+    #[schema(schema_with = status_schema)]
     pub status: &'static str,
+    #[schema(required = true)]
     pub status_reason: Option<String>,
+    #[schema(format = DateTime)]
     pub connected_at: String,
+    #[schema(format = DateTime, required = true)]
     pub access_expires_at: Option<String>,
+    #[schema(format = DateTime, required = true)]
     pub last_refresh_at: Option<String>,
+    #[schema(required = true)]
     pub last_error: Option<String>,
+    /// Your end user's id, from the connect session that made it.
+    #[schema(required = true)]
     pub end_user_id: Option<String>,
+    /// Your metadata for the end user, from the connect session.
+    #[schema(value_type = Option<Object>, required = true)]
     pub metadata: Option<Map<String, Value>>,
+}
+
+fn platform_schema() -> RefOr<utoipa::openapi::Schema> {
+    string_enum([Platform::AmoCrm, Platform::Kommo].map(<&'static str>::from))
+}
+
+fn status_schema() -> RefOr<utoipa::openapi::Schema> {
+    string_enum(ConnectionStatus::ALL.iter().map(|s| s.as_str()))
 }
 
 impl From<&ConnectionSummary> for ConnectionBody {
@@ -100,55 +125,18 @@ impl From<&ConnectionSummary> for ConnectionBody {
     }
 }
 
-impl ApiSchema for ConnectionBody {
-    const NAME: &'static str = "Connection";
-
-    fn schema(_: &mut Components) -> Schema {
-        let statuses: Vec<&str> = ConnectionStatus::ALL.iter().map(|s| s.as_str()).collect();
-        Schema::object(&[
-            ("id", Schema::uuid(), true),
-            ("platform", Schema::one_of(&["amocrm", "kommo"]), true),
-            (
-                "account_id",
-                Schema::int64().describe("amoCRM account id"),
-                true,
-            ),
-            ("account_name", Schema::string(), true),
-            (
-                "host",
-                Schema::string().describe("The account host, e.g. `acme.amocrm.ru`."),
-                true,
-            ),
-            ("status", Schema::one_of(&statuses), true),
-            ("status_reason", Schema::string().nullable(), true),
-            ("connected_at", Schema::date_time(), true),
-            ("access_expires_at", Schema::date_time().nullable(), true),
-            ("last_refresh_at", Schema::date_time().nullable(), true),
-            ("last_error", Schema::string().nullable(), true),
-            (
-                "end_user_id",
-                Schema::string()
-                    .nullable()
-                    .describe("Your end user's id, from the connect session that made it."),
-                true,
-            ),
-            (
-                "metadata",
-                Schema::free_object()
-                    .nullable()
-                    .describe("Your metadata for the end user, from the connect session."),
-                true,
-            ),
-        ])
-        .describe("A connected amoCRM / Kommo account. Metadata only: never a secret or token.")
-    }
-}
-
 /// One page of connections.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = ConnectionList)]
 pub struct ConnectionList {
+    #[schema(value_type = Vec<Connection>)]
     pub data: Vec<ConnectionBody>,
-    /// Pass as `cursor` for the next page; `null` on the last page.
+    /// Pass as `cursor` to get the next page; null on the last page.
+    #[schema(
+        pattern = r"^[0-9]{1,15}\.[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+        required = true
+    )]
     pub next_cursor: Option<String>,
 }
 
@@ -158,24 +146,6 @@ impl From<&Page<ConnectionSummary>> for ConnectionList {
             data: page.items.iter().map(ConnectionBody::from).collect(),
             next_cursor: page.next.as_ref().map(PageCursor::encode),
         }
-    }
-}
-
-impl ApiSchema for ConnectionList {
-    const NAME: &'static str = "ConnectionList";
-
-    fn schema(c: &mut Components) -> Schema {
-        Schema::object(&[
-            ("data", Schema::array(c.reference::<ConnectionBody>()), true),
-            (
-                "next_cursor",
-                Schema::string()
-                    .pattern(CURSOR_PATTERN)
-                    .nullable()
-                    .describe("Pass as `cursor` to get the next page; null on the last page."),
-                true,
-            ),
-        ])
     }
 }
 
@@ -191,13 +161,9 @@ fn id_param() -> Param {
 
 fn describe_list(c: &mut Components) -> Operation {
     let statuses: Vec<&str> = ConnectionStatus::ALL.iter().map(|s| s.as_str()).collect();
-    let query = |name, description, schema| Param {
-        name,
-        location: In::Query,
-        required: false,
-        description,
-        schema,
-    };
+    // The list refers to the connection schema: both are components.
+    c.reference::<ConnectionBody>();
+    let query = Param::optional_query;
     Operation {
         id: "listConnections",
         summary: "List connections",
@@ -286,37 +252,18 @@ struct ListParams {
     limit: u64,
 }
 
-fn invalid(detail: &str) -> ApiError {
-    AppError::BadRequest(detail.to_owned()).into()
-}
-
 impl ListParams {
     fn parse(req: &HttpRequest) -> Result<Self, ApiError> {
-        let mut query = query_map(req)?;
-        let status = query
-            .remove("status")
-            .map(|s| s.parse::<ConnectionStatus>())
-            .transpose()
-            .map_err(|_| invalid("status: unknown connection status"))?;
-        let platform = query
-            .remove("platform")
-            .map(|p| p.parse::<Platform>())
-            .transpose()
-            .map_err(|_| invalid("platform: must be amocrm or kommo"))?;
+        let mut query = Query::of(req)?;
+        let status = query.parsed::<ConnectionStatus>("status", "unknown connection status")?;
+        let platform = query.parsed::<Platform>("platform", "must be amocrm or kommo")?;
         let end_user_id = query
-            .remove("end_user_id")
+            .take("end_user_id")
             .map(|raw| EndUserId::parse(&raw))
             .transpose()
             .map_err(domain::Error::from)?
             .map(EndUserId::into_string);
-        let limit = match query.remove("limit") {
-            None => DEFAULT_LIMIT,
-            Some(raw) => raw
-                .parse::<u64>()
-                .ok()
-                .filter(|n| (1..=MAX_LIMIT).contains(n))
-                .ok_or_else(|| invalid("limit: must be an integer from 1 to 200"))?,
-        };
+        let limit = query.limit(DEFAULT_LIMIT, MAX_LIMIT)?;
         Ok(Self {
             filter: ConnectionFilter {
                 status,
@@ -324,7 +271,7 @@ impl ListParams {
                 search: None,
                 end_user_id,
             },
-            cursor: query.remove("cursor"),
+            cursor: query.take("cursor"),
             limit,
         })
     }
@@ -370,11 +317,12 @@ async fn revoke(
     state: web::Data<AppState>,
     caller: ApiCaller,
     id: web::Path<String>,
+    req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let id = connection_id(&id)?;
     state
         .connections
-        .revoke(caller.workspace, id, Actor::ApiKey(caller.name.clone()))
+        .revoke(caller.workspace, id, &caller.principal(&req, &state))
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -1,15 +1,17 @@
 //! `GET /api/docs`: the API reference for people, rendered from the same route table and
 //! schemas as `/api/v1/openapi.json`.
 
-use actix_web::{HttpResponse, http::StatusCode};
+use crate::i18n::Translate as _;
+use actix_web::{HttpResponse, http::StatusCode, web};
 use askama::Template;
 
 use super::{
-    openapi::{BASE, In},
+    examples::{self, EventExample},
+    openapi::BASE,
     routes,
     schema::Components,
 };
-use crate::{error::PageError, pages::Chrome, routes::render};
+use crate::{error::PageError, pages::Chrome, routes::render, session::SignedIn, state::AppState};
 
 #[derive(Debug)]
 pub struct DocParam {
@@ -40,6 +42,11 @@ pub struct DocRoute {
     pub params: Vec<DocParam>,
     pub body: String,
     pub responses: Vec<DocResponse>,
+    /// A curl command that calls the route.
+    pub curl: String,
+    /// The success status and an example of its body (empty when it has none).
+    pub example_status: u16,
+    pub example_response: String,
 }
 
 #[derive(Template)]
@@ -49,33 +56,57 @@ pub struct DocsPage {
     pub base: &'static str,
     pub routes: Vec<DocRoute>,
     pub schemas: Vec<(String, String)>,
+    /// Every webhook event type with an example payload.
+    pub events: Vec<EventExample>,
 }
 
 fn pretty(value: &serde_json::Value) -> String {
     serde_json::to_string_pretty(value).unwrap_or_default()
 }
 
-/// `GET /api/docs`
-pub async fn page() -> Result<HttpResponse, PageError> {
+/// `GET /api/docs`: public; a signed-in member sees their own navigation.
+pub async fn page(
+    state: web::Data<AppState>,
+    who: Option<SignedIn>,
+) -> Result<HttpResponse, PageError> {
     let mut components = Components::default();
-    let routes = routes()
+    let table = routes();
+    let described: Vec<_> = table
         .iter()
         .map(|route| {
             let op = (route.describe)(&mut components);
-            let responses = route
-                .responses(&op, &mut components)
-                .into_iter()
-                .map(|r| DocResponse {
-                    status: r.status,
-                    description: r.description,
-                    content_type: r.content_type.unwrap_or(""),
-                    schema: r.body.map(|s| pretty(&s.0)).unwrap_or_default(),
-                })
-                .collect();
+            let responses = route.responses(&op, &mut components);
+            (route, op, responses)
+        })
+        .collect();
+    let schemas = match components.into_value() {
+        serde_json::Value::Object(map) => map,
+        _ => serde_json::Map::new(),
+    };
+    let base_url = state.settings.public_base();
+    let routes = described
+        .into_iter()
+        .map(|(route, op, responses)| {
+            let path = format!("{BASE}{}", route.openapi_path());
+            let body_example = op.body.as_ref().map(|s| examples::instance(&s.0, &schemas));
+            let success = responses.iter().find(|r| (200..300).contains(&r.status));
             DocRoute {
                 anchor: op.id.to_owned(),
                 method: route.method.as_str(),
-                path: format!("{BASE}{}", route.openapi_path()),
+                curl: examples::curl(
+                    base_url,
+                    route.method,
+                    &path,
+                    &op.params,
+                    route.scope.is_some(),
+                    body_example.as_ref(),
+                ),
+                example_status: success.map_or(200, |r| r.status),
+                example_response: success
+                    .and_then(|r| r.body.as_ref())
+                    .map(|s| pretty(&examples::instance(&s.0, &schemas)))
+                    .unwrap_or_default(),
+                path,
                 summary: op.summary,
                 description: op.description,
                 scope: route.scope.map_or("", |s| s.as_str()),
@@ -84,34 +115,36 @@ pub async fn page() -> Result<HttpResponse, PageError> {
                     .iter()
                     .map(|p| DocParam {
                         name: p.name,
-                        location: match p.location {
-                            In::Path => "path",
-                            In::Query => "query",
-                        },
+                        location: p.location.as_str(),
                         required: p.required,
                         description: p.description,
                         schema: p.schema.0.to_string(),
                     })
                     .collect(),
                 body: op.body.as_ref().map(|s| pretty(&s.0)).unwrap_or_default(),
-                responses,
+                responses: responses
+                    .into_iter()
+                    .map(|r| DocResponse {
+                        status: r.status,
+                        description: r.description,
+                        content_type: r.content_type.unwrap_or(""),
+                        schema: r.body.map(|s| pretty(&s.0)).unwrap_or_default(),
+                    })
+                    .collect(),
             }
         })
         .collect();
-    let schemas = match components.into_value() {
-        serde_json::Value::Object(map) => map
-            .into_iter()
-            .map(|(name, schema)| (name, pretty(&schema)))
-            .collect(),
-        _ => Vec::new(),
-    };
     render(
         StatusCode::OK,
         &DocsPage {
-            chrome: Chrome::anonymous(),
+            chrome: who.map_or_else(Chrome::anonymous, |who| Chrome::signed_in(&who, "docs")),
             base: BASE,
             routes,
-            schemas,
+            schemas: schemas
+                .into_iter()
+                .map(|(name, schema)| (name, pretty(&schema)))
+                .collect(),
+            events: examples::events(),
         },
     )
 }

@@ -2,9 +2,10 @@
 //! (actix extractors run concurrently; a body or query error could otherwise win the race).
 //! Every failure here is a 400 (or 413) problem, never a 500.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, str::FromStr};
 
 use actix_web::{HttpRequest, http::header, web};
+use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 
 use crate::error::{ApiError, AppError};
@@ -45,16 +46,77 @@ pub async fn json_body<T: DeserializeOwned>(
     serde_json::from_slice(&bytes).map_err(|e| bad(format!("the JSON body is invalid: {e}")))
 }
 
-/// The query string as a map; a parameter given twice is refused rather than guessed.
-///
-/// # Errors
-/// 400 for a repeated parameter.
-pub fn query_map(req: &HttpRequest) -> Result<HashMap<String, String>, ApiError> {
-    let mut map = HashMap::new();
-    for (name, value) in url::form_urlencoded::parse(req.query_string().as_bytes()) {
-        if map.insert(name.to_string(), value.into_owned()).is_some() {
-            return Err(bad(format!("the query parameter `{name}` is repeated")));
+/// A listing's query string, read once; each parameter is taken out as it is parsed, so what
+/// remains is what the route does not know.
+#[derive(Debug)]
+pub struct Query(HashMap<String, String>);
+
+impl Query {
+    /// A parameter given twice is refused rather than guessed.
+    ///
+    /// # Errors
+    /// 400 for a repeated parameter.
+    pub fn of(req: &HttpRequest) -> Result<Self, ApiError> {
+        let mut map = HashMap::new();
+        for (name, value) in url::form_urlencoded::parse(req.query_string().as_bytes()) {
+            if map.insert(name.to_string(), value.into_owned()).is_some() {
+                return Err(bad(format!("the query parameter `{name}` is repeated")));
+            }
         }
+        Ok(Self(map))
     }
-    Ok(map)
+
+    /// The raw value of `name`.
+    pub fn take(&mut self, name: &str) -> Option<String> {
+        self.0.remove(name)
+    }
+
+    /// `name` parsed as `T`; `expected` says what a valid value is.
+    ///
+    /// # Errors
+    /// 400 `{name}: {expected}` when the value does not parse.
+    pub fn parsed<T: FromStr>(
+        &mut self,
+        name: &str,
+        expected: &str,
+    ) -> Result<Option<T>, ApiError> {
+        self.take(name)
+            .map(|raw| raw.parse::<T>())
+            .transpose()
+            .map_err(|_| bad(format!("{name}: {expected}")))
+    }
+
+    /// `name` as an RFC 3339 date-time.
+    ///
+    /// # Errors
+    /// 400 when it is not one.
+    pub fn instant(&mut self, name: &str) -> Result<Option<DateTime<Utc>>, ApiError> {
+        self.take(name)
+            .map(|raw| DateTime::parse_from_rfc3339(&raw).map(|at| at.with_timezone(&Utc)))
+            .transpose()
+            .map_err(|_| bad(format!("{name}: must be an RFC 3339 date-time")))
+    }
+
+    /// The page size: `default` when absent, else an integer from 1 to `max`.
+    ///
+    /// # Errors
+    /// 400 outside that range.
+    pub fn limit(&mut self, default: u64, max: u64) -> Result<u64, ApiError> {
+        let Some(raw) = self.take("limit") else {
+            return Ok(default);
+        };
+        raw.parse::<u64>()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| bad(format!("limit: must be an integer from 1 to {max}")))
+    }
+
+    /// The first parameter not in `known`, if any.
+    #[must_use]
+    pub fn unknown(&self, known: &[&str]) -> Option<&str> {
+        self.0
+            .keys()
+            .map(String::as_str)
+            .find(|name| !known.contains(name))
+    }
 }

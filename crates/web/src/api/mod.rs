@@ -2,10 +2,14 @@
 //! `application/problem+json`, described by an OpenAPI document built from the route table.
 
 mod access;
+mod activity;
+mod audit;
 mod caller;
 mod connect_sessions;
 mod connections;
 mod docs;
+mod events;
+mod examples;
 mod input;
 pub mod openapi;
 mod proxy;
@@ -18,6 +22,7 @@ use std::sync::Arc;
 use actix_web::{HttpRequest, HttpResponse, guard, web};
 use domain::{
     api_keys::{ApiKeyHasher, ApiKeyRepository, ApiKeys},
+    audit::Audit,
     clock::Clock,
     connect::ConnectService,
     connect_sessions::{ConnectSessionRepository, ConnectSessions},
@@ -49,6 +54,7 @@ impl ApiState {
         keyring: &Keyring,
         connect: ConnectService,
         clock: Arc<dyn Clock>,
+        audit: Audit,
     ) -> Self
     where
         S: ApiKeyRepository + ConnectSessionRepository + ButtonRepository + 'static,
@@ -58,6 +64,7 @@ impl ApiState {
                 store.clone(),
                 Arc::new(ApiKeyHasher::new(keyring)),
                 clock.clone(),
+                audit,
             ),
             sessions: ConnectSessions::new(store.clone(), store.clone(), connect, clock),
             limiter: Arc::new(KeyRateLimiter::new(RatePolicy::default())),
@@ -79,6 +86,9 @@ pub fn routes() -> Vec<ApiRoute> {
     all.extend(connect_sessions::routes());
     all.extend(tokens::routes());
     all.extend(proxy::routes());
+    all.extend(audit::routes());
+    all.extend(activity::routes());
+    all.extend(events::routes());
     all
 }
 
@@ -148,10 +158,15 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::{
+        activity::{ActivityBody, ActivityList},
+        audit::{AuditEventBody, AuditEventList},
+        connect_sessions::CreateSessionBody,
         connect_sessions::SessionBody,
         connections::{ConnectionBody, ConnectionList},
+        events::{EventBody, EventList, EventSettingsBody},
         openapi::{ProblemBody, document},
-        schema::validate,
+        schema::{derived, name_of, validate},
+        tokens::TokenBody,
         *,
     };
 
@@ -184,6 +199,83 @@ mod tests {
                 assert!(responses.contains_key("404"));
             }
         }
+    }
+
+    /// Every schema in the document is the one `utoipa` derives from the serde type the
+    /// handlers send or read, and every such type is in the document.
+    #[test]
+    fn every_component_is_the_derived_schema() {
+        let doc = document(&routes());
+        let documented = doc["components"]["schemas"]
+            .as_object()
+            .expect("components");
+        let derived: Vec<(&str, Value)> = vec![
+            (name_of::<ConnectionBody>(), derived::<ConnectionBody>()),
+            (name_of::<ConnectionList>(), derived::<ConnectionList>()),
+            (
+                name_of::<CreateSessionBody>(),
+                derived::<CreateSessionBody>(),
+            ),
+            (name_of::<SessionBody>(), derived::<SessionBody>()),
+            (name_of::<TokenBody>(), derived::<TokenBody>()),
+            (name_of::<ProblemBody>(), derived::<ProblemBody>()),
+            (
+                name_of::<openapi::FieldProblem>(),
+                derived::<openapi::FieldProblem>(),
+            ),
+            (name_of::<AuditEventBody>(), derived::<AuditEventBody>()),
+            (name_of::<AuditEventList>(), derived::<AuditEventList>()),
+            (name_of::<ActivityBody>(), derived::<ActivityBody>()),
+            (name_of::<ActivityList>(), derived::<ActivityList>()),
+            (name_of::<EventBody>(), derived::<EventBody>()),
+            (name_of::<EventList>(), derived::<EventList>()),
+            (
+                name_of::<EventSettingsBody>(),
+                derived::<EventSettingsBody>(),
+            ),
+        ];
+        assert_eq!(documented.len(), derived.len(), "{:?}", documented.keys());
+        for (name, schema) in derived {
+            assert_eq!(documented.get(name), Some(&schema), "{name}");
+        }
+        // Every body a route answers with or reads is a `$ref` to one of them.
+        for (path, methods) in doc["paths"].as_object().expect("paths") {
+            for (method, op) in methods.as_object().expect("methods") {
+                let bodies = op["responses"]
+                    .as_object()
+                    .expect("responses")
+                    .values()
+                    .chain(op.get("requestBody"))
+                    .filter_map(|r| r.get("content"))
+                    .flat_map(|c| c.as_object().expect("content").values());
+                for body in bodies {
+                    let schema = &body["schema"];
+                    if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
+                        let name = reference.trim_start_matches("#/components/schemas/");
+                        assert!(documented.contains_key(name), "{method} {path}: {name}");
+                    } else {
+                        assert_eq!(
+                            (path.as_str(), method.as_str()),
+                            ("/openapi.json", "get"),
+                            "only the document itself answers with an inline schema"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn derived_constraints_match_the_domain() {
+        let doc = document(&routes());
+        let request = &doc["components"]["schemas"]["CreateConnectSession"]["properties"];
+        assert_eq!(
+            request["end_user_id"]["maxLength"],
+            domain::end_user::MAX_END_USER_ID_CHARS
+        );
+        assert_eq!(request["end_user_id"]["pattern"], schema::PRINTABLE_PATTERN);
+        let list = &doc["components"]["schemas"]["ConnectionList"]["properties"];
+        assert_eq!(list["next_cursor"]["pattern"], connections::CURSOR_PATTERN);
     }
 
     #[test]
@@ -236,14 +328,76 @@ mod tests {
         };
         let value = serde_json::to_value(&session).expect("serializes");
         validate(&value, &component(&doc, "ConnectSession"), &components).expect("session");
+        let entry = domain::audit::AuditEntry {
+            id: uuid::Uuid::new_v4(),
+            at: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
+            action: "member.role_changed".into(),
+            actor_kind: "user".into(),
+            actor_id: Some(uuid::Uuid::new_v4().to_string()),
+            actor_label: "ann@example.com".into(),
+            target_kind: Some("user".into()),
+            target_id: Some(uuid::Uuid::new_v4().to_string()),
+            target_label: Some("bob@example.com".into()),
+            client_ip: Some("127.0.0.1".into()),
+            detail: json!({"from": "viewer", "to": "admin"})
+                .as_object()
+                .cloned(),
+        };
+        let events = audit::AuditEventList::from(&domain::audit::AuditPage {
+            items: vec![entry],
+            next: Some(domain::audit::AuditCursor {
+                at_ms: 1_764_000_000_000,
+                id: uuid::Uuid::new_v4(),
+            }),
+        });
+        let value = serde_json::to_value(&events).expect("serializes");
+        validate(&value, &component(&doc, "AuditEventList"), &components).expect("audit events");
         let problem = ProblemBody {
             kind: "about:blank".into(),
             title: "Not found".into(),
             status: 404,
             detail: "There is nothing here.".into(),
+            code: "not-found".into(),
+            errors: Vec::new(),
         };
         let value = serde_json::to_value(&problem).expect("serializes");
         validate(&value, &component(&doc, "Problem"), &components).expect("problem");
+        let problem = ProblemBody {
+            kind: "about:blank".into(),
+            title: "Invalid input".into(),
+            status: 400,
+            detail: "email: An email address needs an @.".into(),
+            code: "email-missing-at".into(),
+            errors: vec![openapi::FieldProblem {
+                field: "email".into(),
+                code: "email-missing-at".into(),
+                detail: "An email address needs an @.".into(),
+            }],
+        };
+        let value = serde_json::to_value(&problem).expect("serializes");
+        validate(&value, &component(&doc, "Problem"), &components).expect("problem");
+        let event = events::EventBody {
+            id: "msg_0123456789abcdef0123456789abcdef".into(),
+            kind: "amocrm.lead.status_changed".into(),
+            timestamp: "2026-11-26T10:00:00.000Z".into(),
+            connection_id: uuid::Uuid::new_v4().to_string(),
+            data: json!({"entity": "lead", "entity_id": 1})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+            raw: Some(json!({"id": "1"})),
+        };
+        let feed = events::EventList {
+            data: vec![event],
+            next_cursor: Some("42".into()),
+        };
+        let value = serde_json::to_value(&feed).expect("serializes");
+        validate(&value, &component(&doc, "EventList"), &components).expect("event list");
+        let settings = events::EventSettingsBody {
+            events: vec!["amocrm.lead.added".into()],
+        };
+        let value = serde_json::to_value(&settings).expect("serializes");
+        validate(&value, &component(&doc, "EventSettings"), &components).expect("settings");
         assert!(
             validate(
                 &json!({"id": 1}),

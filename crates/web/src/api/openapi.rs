@@ -10,11 +10,13 @@ use actix_web::http::Method;
 use domain::api_keys::ApiScope;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
+use utoipa::ToSchema;
 
-use super::schema::{ApiSchema, Components, Schema};
+use super::schema::{Components, Schema};
 
 /// The methods the API uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "UPPERCASE")]
 pub enum ApiMethod {
     Get,
     Head,
@@ -26,15 +28,8 @@ pub enum ApiMethod {
 
 impl ApiMethod {
     #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Get => "GET",
-            Self::Head => "HEAD",
-            Self::Post => "POST",
-            Self::Put => "PUT",
-            Self::Patch => "PATCH",
-            Self::Delete => "DELETE",
-        }
+    pub fn as_str(self) -> &'static str {
+        self.into()
     }
 
     #[must_use]
@@ -51,18 +46,17 @@ impl ApiMethod {
 }
 
 /// Where a parameter travels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "lowercase")]
 pub enum In {
     Path,
     Query,
 }
 
 impl In {
-    const fn as_str(self) -> &'static str {
-        match self {
-            Self::Path => "path",
-            Self::Query => "query",
-        }
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        self.into()
     }
 }
 
@@ -73,6 +67,24 @@ pub struct Param {
     pub required: bool,
     pub description: &'static str,
     pub schema: Schema,
+}
+
+impl Param {
+    /// An optional query parameter (the filters and paging of the list operations).
+    #[must_use]
+    pub const fn optional_query(
+        name: &'static str,
+        description: &'static str,
+        schema: Schema,
+    ) -> Self {
+        Self {
+            name,
+            location: In::Query,
+            required: false,
+            description,
+            schema,
+        }
+    }
 }
 
 /// A successful answer (errors are added by [`ApiRoute::responses`]).
@@ -113,28 +125,31 @@ pub struct ApiRoute {
 /// The mount point of the API.
 pub const BASE: &str = "/api/v1";
 
-/// An RFC 9457 problem, as every `/api/*` error is answered.
-#[derive(Debug, Serialize)]
+/// An RFC 9457 problem; every error under /api/ has this shape.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = Problem)]
 pub struct ProblemBody {
     #[serde(rename = "type")]
     pub kind: String,
     pub title: String,
     pub status: u16,
     pub detail: String,
+    /// A stable code to branch on: the specific reason when there is one (`api-keys-at-cap`,
+    /// `email-missing-at`), else the problem's kind (`not-found`, `rate-limit-exceeded`).
+    pub code: String,
+    /// For invalid input: each refused field with its own code.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldProblem>,
 }
 
-impl ApiSchema for ProblemBody {
-    const NAME: &'static str = "Problem";
-
-    fn schema(_: &mut Components) -> Schema {
-        Schema::object(&[
-            ("type", Schema::string(), true),
-            ("title", Schema::string(), true),
-            ("status", Schema::integer(), true),
-            ("detail", Schema::string(), true),
-        ])
-        .describe("An RFC 9457 problem; every error under /api/ has this shape.")
-    }
+/// One refused field of an invalid request.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FieldProblem {
+    pub field: String,
+    pub code: String,
+    pub detail: String,
 }
 
 /// A response with its status, as the document and the docs page show it.
@@ -184,6 +199,7 @@ impl ApiRoute {
                 headers: Vec::new(),
             })
             .collect();
+        c.reference::<FieldProblem>();
         let mut problem = |status, description, headers: Vec<(&'static str, &'static str)>| {
             out.push(DocumentedResponse {
                 status,

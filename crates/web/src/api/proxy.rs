@@ -5,8 +5,9 @@
 //! The path is taken from the raw request line, not from actix's decoded match, so what is
 //! validated is exactly what the tenant sent: `%2e%2e` stays `%2e%2e` and is refused.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use actix_web::ResponseError as _;
 use actix_web::{
     HttpRequest, HttpResponse,
     http::{
@@ -15,8 +16,13 @@ use actix_web::{
     },
     web,
 };
-use amocrm::ForwardRequest;
-use domain::{access::Proxied, api_keys::ApiScope};
+use domain::amo::ForwardRequest;
+use domain::{
+    access::Proxied,
+    activity::{ActivityKind, ActivityRecorder, NewActivity, path_without_query},
+    api_keys::ApiScope,
+};
+use futures_util::StreamExt as _;
 
 use super::{
     caller::ApiCaller,
@@ -33,8 +39,6 @@ use crate::{
 const PATH: &str = "/connections/{id}/proxy/{path:.*}";
 /// The largest request body forwarded (amoCRM takes at most 250 entities per write).
 const BODY_LIMIT: usize = 2 * 1024 * 1024;
-/// Tenant headers that never leave amolink, whatever the client's allow-list says.
-const NEVER_FORWARDED: [&str; 3] = ["authorization", "cookie", "proxy-authorization"];
 
 /// `(method, operationId, summary)` of each forwarded method.
 const METHODS: [(ApiMethod, &str, &str); 6] = [
@@ -146,18 +150,16 @@ fn raw_target(req: &HttpRequest) -> Option<(&str, String)> {
     Some((id, format!("/{path}")))
 }
 
-/// The tenant's headers in the client's types, minus credentials.
+/// The tenant headers amoCRM may receive, in the client's types. Only the allow-listed ones are
+/// converted (names are static, no allocation); the rest — credentials and cookies included —
+/// are never copied at all.
 fn tenant_headers(req: &HttpRequest) -> reqwest::header::HeaderMap {
     let mut headers = reqwest::header::HeaderMap::new();
-    for (name, value) in req.headers() {
-        if NEVER_FORWARDED.contains(&name.as_str()) {
-            continue;
-        }
-        if let (Ok(name), Ok(value)) = (
-            reqwest::header::HeaderName::from_bytes(name.as_str().as_bytes()),
-            reqwest::header::HeaderValue::from_bytes(value.as_bytes()),
-        ) {
-            headers.append(name, value);
+    for &name in amocrm::FORWARDED_REQUEST_HEADERS {
+        for value in req.headers().get_all(name) {
+            if let Ok(value) = reqwest::header::HeaderValue::from_bytes(value.as_bytes()) {
+                headers.append(reqwest::header::HeaderName::from_static(name), value);
+            }
         }
     }
     headers
@@ -168,8 +170,29 @@ fn seconds(wait: Duration) -> u64 {
     (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
 }
 
-/// amoCRM's answer as an actix response, body streamed.
-fn relay(proxied: Proxied) -> HttpResponse {
+/// A proxied call's activity entry, recorded when amoCRM's body has been relayed (or the
+/// client went away): the stream counts the bytes and, when dropped, records the total.
+struct Tally {
+    recorder: ActivityRecorder,
+    entry: Option<NewActivity>,
+    bytes: u64,
+}
+
+impl Drop for Tally {
+    fn drop(&mut self) {
+        if let Some(mut entry) = self.entry.take() {
+            entry.response_bytes = Some(self.bytes);
+            self.recorder.record(entry);
+        }
+    }
+}
+
+fn millis(since: Instant) -> Option<u32> {
+    Some(u32::try_from(since.elapsed().as_millis()).unwrap_or(u32::MAX))
+}
+
+/// amoCRM's answer as an actix response, body streamed (and counted for the activity entry).
+fn relay(proxied: Proxied, mut tally: Tally) -> HttpResponse {
     let Proxied {
         response,
         retry_after,
@@ -194,7 +217,18 @@ fn relay(proxied: Proxied) -> HttpResponse {
         // Account data: no shared cache may keep it.
         builder.insert_header((header::CACHE_CONTROL, "private, no-store"));
     }
-    builder.streaming(response.body)
+    if let Some(entry) = tally.entry.as_mut() {
+        entry.status = Some(status.as_u16());
+    }
+    builder.streaming(response.body.map(move |chunk| {
+        // The whole tally moves into the stream (not just its counter), so it is dropped, and
+        // the entry recorded, with the stream.
+        let tally = &mut tally;
+        if let Ok(bytes) = &chunk {
+            tally.bytes += bytes.len() as u64;
+        }
+        chunk
+    }))
 }
 
 /// `ANY /api/v1/connections/{id}/proxy/{path}`
@@ -223,10 +257,45 @@ async fn forward(
         headers: tenant_headers(&req),
         body,
     };
-    let proxied = state
+    // Activity: the method, the path without its query, the sizes; never the query or a body.
+    let started = Instant::now();
+    let mut entry = NewActivity::new(
+        caller.workspace,
+        id,
+        state.clock.now(),
+        ActivityKind::ProxyCall,
+        "relayed",
+    );
+    entry.method = Some(request.method.as_str().to_owned());
+    entry.path = Some(path_without_query(&request.path));
+    entry.request_bytes = Some(request.body.len() as u64);
+    let recorder = state.activity.recorder().clone();
+    match state
         .access
         .proxy
         .forward(caller.workspace, id, request)
-        .await?;
-    Ok(relay(proxied))
+        .await
+    {
+        Ok(proxied) => {
+            entry.latency_ms = millis(started);
+            let tally = Tally {
+                recorder,
+                entry: Some(entry),
+                bytes: 0,
+            };
+            Ok(relay(proxied, tally))
+        }
+        Err(e) => {
+            let error = ApiError::from(e);
+            let status = error.status_code();
+            // 404: not this workspace's connection, so not its activity either.
+            if status != StatusCode::NOT_FOUND {
+                entry.status = Some(status.as_u16());
+                entry.outcome = "refused";
+                entry.latency_ms = millis(started);
+                recorder.record(entry);
+            }
+            Err(error)
+        }
+    }
 }

@@ -1,88 +1,77 @@
-//! A light per-key rate limit: a token bucket per API key, in process memory.
+//! A light per-key rate limit: `governor`'s keyed GCRA limiter, one cell per API key (or other
+//! key, such as a connection for amoCRM's event deliveries), in process memory.
 //!
 //! It protects amolink from a runaway client loop, not amoCRM (the proxy's governor does that),
 //! so it is generous and per instance.
 
-use std::{
-    collections::HashMap,
-    sync::Mutex,
-    time::{Duration, Instant},
-};
+use std::{hash::Hash, num::NonZeroU32, time::Duration};
 
 use domain::ids::ApiKeyId;
+use governor::{
+    DefaultKeyedRateLimiter, Quota, RateLimiter,
+    clock::{Clock as _, DefaultClock},
+};
 
 /// Burst size and sustained rate per key.
 #[derive(Debug, Clone, Copy)]
 pub struct RatePolicy {
-    pub burst: f64,
+    pub burst: u32,
     pub per_second: f64,
 }
 
 impl Default for RatePolicy {
     fn default() -> Self {
         Self {
-            burst: 600.0,
+            burst: 600,
             per_second: 100.0,
         }
     }
 }
 
-#[derive(Debug)]
-struct Bucket {
-    tokens: f64,
-    at: Instant,
+impl RatePolicy {
+    fn quota(self) -> Quota {
+        let burst = NonZeroU32::new(self.burst).unwrap_or(NonZeroU32::MIN);
+        let period = Duration::from_secs_f64(1.0 / self.per_second.max(1e-6));
+        Quota::with_period(period)
+            .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
+            .allow_burst(burst)
+    }
 }
 
-/// Buckets of every key seen recently.
-#[derive(Debug, Default)]
-pub struct KeyRateLimiter {
-    policy: RatePolicy,
-    buckets: Mutex<HashMap<ApiKeyId, Bucket>>,
-}
-
-/// Above this many tracked keys, full (idle) buckets are dropped.
+/// Above this many tracked keys, the cells of keys that are back to a full burst are dropped.
 const MAX_TRACKED: usize = 10_000;
 
-impl KeyRateLimiter {
+/// Limits of every key seen recently.
+#[derive(Debug)]
+pub struct KeyRateLimiter<K: Hash + Eq + Clone = ApiKeyId> {
+    limiter: DefaultKeyedRateLimiter<K>,
+}
+
+impl<K: Hash + Eq + Clone> Default for KeyRateLimiter<K> {
+    fn default() -> Self {
+        Self::new(RatePolicy::default())
+    }
+}
+
+impl<K: Hash + Eq + Clone> KeyRateLimiter<K> {
     #[must_use]
     pub fn new(policy: RatePolicy) -> Self {
         Self {
-            policy,
-            buckets: Mutex::default(),
+            limiter: RateLimiter::keyed(policy.quota()),
         }
     }
 
-    /// Takes one token for `key`; `Err(wait)` when the bucket is empty.
+    /// Takes one request's worth for `key`; `Err(wait)` when its burst is spent.
     ///
     /// # Errors
-    /// How long until a token is available.
-    pub fn check(&self, key: ApiKeyId) -> Result<(), Duration> {
-        let now = Instant::now();
-        let policy = self.policy;
-        let mut buckets = self
-            .buckets
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if buckets.len() > MAX_TRACKED {
-            buckets.retain(|_, b| {
-                b.tokens + now.duration_since(b.at).as_secs_f64() * policy.per_second < policy.burst
-            });
+    /// How long until the key may send again.
+    pub fn check(&self, key: K) -> Result<(), Duration> {
+        if self.limiter.len() > MAX_TRACKED {
+            self.limiter.retain_recent();
         }
-        let bucket = buckets.entry(key).or_insert(Bucket {
-            tokens: policy.burst,
-            at: now,
-        });
-        let refill = now.duration_since(bucket.at).as_secs_f64() * policy.per_second;
-        bucket.tokens = (bucket.tokens + refill).min(policy.burst);
-        bucket.at = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(Duration::from_secs_f64(
-                (1.0 - bucket.tokens) / policy.per_second.max(f64::MIN_POSITIVE),
-            ))
-        }
+        self.limiter
+            .check_key(&key)
+            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
     }
 }
 
@@ -92,8 +81,8 @@ mod tests {
 
     #[test]
     fn a_key_gets_its_burst_then_waits() {
-        let limiter = KeyRateLimiter::new(RatePolicy {
-            burst: 3.0,
+        let limiter: KeyRateLimiter = KeyRateLimiter::new(RatePolicy {
+            burst: 3,
             per_second: 0.5,
         });
         let key = ApiKeyId::random();

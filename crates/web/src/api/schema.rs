@@ -1,13 +1,22 @@
-//! JSON Schemas (the OpenAPI 3.0 dialect) for the API's bodies, built in Rust next to the types
-//! they describe.
+//! JSON Schemas (the OpenAPI 3.0 dialect) for the API.
 //!
-//! Each request or response type implements [`ApiSchema`]; a unit test serializes a sample of
-//! each and validates it against its schema, so a field added to a struct but not to its schema
-//! (or the reverse) fails the build's tests instead of reaching clients.
+//! Request and response bodies are the serde types the handlers (de)serialise, their schemas
+//! derived by `utoipa`'s `ToSchema` (4.x, which speaks OpenAPI 3.0), so a field added to a
+//! struct is in the document without anyone writing it down. [`Schema`] builds the small inline
+//! pieces that are not serde types (query and path parameters). A unit test serialises a sample
+//! of each body and validates it against the document, and another checks that every component
+//! is exactly the derived schema.
 
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
+use utoipa::{
+    ToSchema,
+    openapi::{
+        RefOr,
+        schema::{ObjectBuilder, SchemaFormat, SchemaType},
+    },
+};
 
 /// A schema fragment.
 #[derive(Debug, Clone, PartialEq)]
@@ -136,40 +145,60 @@ impl Schema {
     }
 }
 
-/// A named schema that lives under `components/schemas`.
-pub trait ApiSchema {
-    const NAME: &'static str;
+/// The name `T`'s derived schema is filed under in `components/schemas`.
+#[must_use]
+pub fn name_of<T: ToSchema<'static>>() -> &'static str {
+    T::schema().0
+}
 
-    /// The schema; nested named types are referenced through `components`.
-    fn schema(components: &mut Components) -> Schema;
+/// `T`'s derived schema as JSON.
+#[must_use]
+pub fn derived<T: ToSchema<'static>>() -> Value {
+    serde_json::to_value(T::schema().1).unwrap_or(Value::Null)
+}
+
+/// A string limited to `values`, for `#[schema(schema_with = …)]` on fields whose values come
+/// from a domain enum.
+#[must_use]
+pub fn string_enum<'a>(
+    values: impl IntoIterator<Item = &'a str>,
+) -> RefOr<utoipa::openapi::Schema> {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::String)
+        .enum_values(Some(values))
+        .into()
+}
+
+/// A URI string, described (`utoipa` 4 has no `uri` format of its own).
+#[must_use]
+pub fn uri(description: &str) -> RefOr<utoipa::openapi::Schema> {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::String)
+        .format(Some(SchemaFormat::Custom("uri".to_owned())))
+        .description(Some(description))
+        .into()
 }
 
 /// The document's `components/schemas`, filled as operations reference types.
 #[derive(Debug, Default)]
 pub struct Components {
-    schemas: BTreeMap<&'static str, Value>,
+    schemas: BTreeMap<String, Value>,
 }
 
 impl Components {
-    /// A `$ref` to `T`, adding `T`'s schema on first use.
-    pub fn reference<T: ApiSchema>(&mut self) -> Schema {
-        if !self.schemas.contains_key(T::NAME) {
-            // Reserve the name first so recursive types terminate.
-            self.schemas.insert(T::NAME, Value::Null);
-            let schema = T::schema(self);
-            self.schemas.insert(T::NAME, schema.0);
-        }
-        Schema(json!({ "$ref": format!("#/components/schemas/{}", T::NAME) }))
+    /// A `$ref` to `T`, adding its derived schema on first use. A type that refers to another
+    /// named type references that one too (the `every_reference_resolves` test checks it).
+    pub fn reference<T: ToSchema<'static>>(&mut self) -> Schema {
+        let name = name_of::<T>();
+        self.schemas
+            .entry(name.to_owned())
+            .or_insert_with(derived::<T>);
+        Schema(json!({ "$ref": format!("#/components/schemas/{name}") }))
     }
 
     #[must_use]
     pub fn into_value(self) -> Value {
-        Value::Object(
-            self.schemas
-                .into_iter()
-                .map(|(name, schema)| (name.to_owned(), schema))
-                .collect(),
-        )
+        Value::Object(self.schemas.into_iter().collect())
     }
 }
 

@@ -2,16 +2,21 @@
 //! tenant that calls amoCRM itself. The one API answer that carries a secret, so it is never
 //! cached (`Cache-Control: no-store`) and the token is never logged.
 
-use actix_web::{HttpResponse, http::header, web};
-use domain::{access::VendedToken, api_keys::ApiScope};
+use actix_web::{HttpResponse, ResponseError as _, http::header, web};
+use domain::{
+    access::VendedToken,
+    activity::{ActivityKind, NewActivity},
+    api_keys::ApiScope,
+};
 use secrecy::ExposeSecret as _;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::{
     caller::ApiCaller,
     connections::{connection_id, timestamp},
     openapi::{ApiMethod, ApiRoute, In, Operation, Param, Reply},
-    schema::{ApiSchema, Components, Schema},
+    schema::{Components, Schema, string_enum, uri},
 };
 use crate::{error::ApiError, state::AppState};
 
@@ -25,17 +30,33 @@ pub fn routes() -> Vec<ApiRoute> {
     }]
 }
 
-/// The token as the API shows it.
-#[derive(Serialize)]
+/// A connection's amoCRM access token.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = AccessToken)]
 pub struct TokenBody {
+    /// Send as `Authorization: Bearer …` to `api_base_url`. Keep it secret.
     pub access_token: String,
+    #[schema(schema_with = bearer_schema)]
     pub token_type: &'static str,
+    #[schema(format = DateTime)]
     pub expires_at: String,
-    /// Seconds from now until `expires_at`.
+    /// Seconds until `expires_at`.
     pub expires_in: i64,
+    #[schema(schema_with = api_base_url_schema)]
     pub api_base_url: String,
+    /// amoCRM account id
     pub account_id: i64,
+    #[schema(format = Uuid)]
     pub connection_id: String,
+}
+
+fn bearer_schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+    string_enum(["Bearer"])
+}
+
+fn api_base_url_schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+    uri("`https://{account host}`: where the token is accepted.")
 }
 
 impl TokenBody {
@@ -49,43 +70,6 @@ impl TokenBody {
             account_id: token.account_id,
             connection_id: token.connection_id.to_string(),
         }
-    }
-}
-
-impl ApiSchema for TokenBody {
-    const NAME: &'static str = "AccessToken";
-
-    fn schema(_: &mut Components) -> Schema {
-        Schema::object(&[
-            (
-                "access_token",
-                Schema::string().describe(
-                    "Send as `Authorization: Bearer …` to `api_base_url`. Keep it secret.",
-                ),
-                true,
-            ),
-            ("token_type", Schema::one_of(&["Bearer"]), true),
-            ("expires_at", Schema::date_time(), true),
-            (
-                "expires_in",
-                Schema::integer().describe("Seconds until `expires_at`."),
-                true,
-            ),
-            (
-                "api_base_url",
-                Schema::string()
-                    .format("uri")
-                    .describe("`https://{account host}`: where the token is accepted."),
-                true,
-            ),
-            (
-                "account_id",
-                Schema::int64().describe("amoCRM account id"),
-                true,
-            ),
-            ("connection_id", Schema::uuid(), true),
-        ])
-        .describe("A connection's amoCRM access token.")
     }
 }
 
@@ -131,7 +115,34 @@ async fn vend(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = connection_id(&id)?;
-    let token = state.access.tokens.vend(caller.workspace, id).await?;
+    let started = std::time::Instant::now();
+    let mut entry = NewActivity::new(
+        caller.workspace,
+        id,
+        state.clock.now(),
+        ActivityKind::TokenVended,
+        "vended",
+    );
+    let vended = state.access.tokens.vend(caller.workspace, id).await;
+    entry.latency_ms = Some(u32::try_from(started.elapsed().as_millis()).unwrap_or(u32::MAX));
+    let token = match vended {
+        Ok(token) => {
+            entry.status = Some(200);
+            state.activity.recorder().record(entry);
+            token
+        }
+        Err(e) => {
+            let error = ApiError::from(e);
+            let status = error.status_code();
+            // 404: not this workspace's connection, so not its activity either.
+            if status != actix_web::http::StatusCode::NOT_FOUND {
+                entry.status = Some(status.as_u16());
+                entry.outcome = "refused";
+                state.activity.recorder().record(entry);
+            }
+            return Err(error);
+        }
+    };
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::PRAGMA, "no-cache"))
@@ -145,7 +156,11 @@ mod tests {
     use secrecy::SecretString;
 
     use super::*;
-    use crate::api::{openapi::document, routes, schema::validate};
+    use crate::api::{
+        openapi::document,
+        routes,
+        schema::{name_of, validate},
+    };
 
     #[test]
     fn the_body_matches_its_schema() {
@@ -164,6 +179,6 @@ mod tests {
         assert_eq!(body["expires_in"], 86_400);
         let doc = document(&routes());
         let components = doc["components"]["schemas"].clone();
-        validate(&body, &components[TokenBody::NAME], &components).expect("valid");
+        validate(&body, &components[name_of::<TokenBody>()], &components).expect("valid");
     }
 }

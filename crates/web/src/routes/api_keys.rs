@@ -1,26 +1,38 @@
 //! `/settings/api-keys`: create, list and revoke the workspace's API keys.
 
+use crate::i18n::Translate as _;
+use actix_session::Session;
 use actix_web::{HttpResponse, http::StatusCode, web};
 use askama::Template;
 use domain::{
     api_keys::{ApiKey, ApiKeyInput, ApiScope, CreatedApiKey, MAX_NAME_CHARS},
     ids::ApiKeyId,
 };
+use secrecy::ExposeSecret as _;
 use serde::Deserialize;
 
-use super::{render, see_other};
+use super::{
+    render, see_other,
+    table::{Access, PageRoute},
+};
+use domain::teams::Permission;
+
 use crate::{
     csrf::{CsrfForm, NoFields},
     error::{AppError, PageError},
+    flash::{self, Notice},
     pages::{Chrome, messages},
-    session::SignedIn,
+    session::{ManageApiKeys, Require, SignedIn},
     state::AppState,
 };
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/settings/api-keys", web::get().to(page))
-        .route("/settings/api-keys", web::post().to(create))
-        .route("/settings/api-keys/{id}/revoke", web::post().to(revoke));
+pub fn routes() -> Vec<PageRoute> {
+    let manage = Access::Member(Permission::ManageApiKeys);
+    vec![
+        PageRoute::get("/settings/api-keys", manage, |r| r.to(page)),
+        PageRoute::post("/settings/api-keys", manage, |r| r.to(create)),
+        PageRoute::post("/settings/api-keys/{id}/revoke", manage, |r| r.to(revoke)),
+    ]
 }
 
 /// A key as a table row: display strings only, never the secret.
@@ -38,10 +50,7 @@ pub struct KeyRow {
 impl From<&ApiKey> for KeyRow {
     fn from(k: &ApiKey) -> Self {
         let when = |at: Option<chrono::DateTime<chrono::Utc>>| {
-            at.map_or_else(
-                || "—".to_owned(),
-                |t| t.format("%Y-%m-%d %H:%M UTC").to_string(),
-            )
+            at.map_or_else(|| "—".to_owned(), crate::i18n::datetime)
         };
         Self {
             id: k.id.to_string(),
@@ -83,7 +92,7 @@ pub struct ApiKeysPage {
 async fn keys_page(
     state: &AppState,
     who: &SignedIn,
-    created: Option<CreatedApiKey>,
+    created: Option<NewKeyView>,
     errors: Vec<String>,
     name: String,
 ) -> Result<ApiKeysPage, PageError> {
@@ -96,21 +105,28 @@ async fn keys_page(
             .iter()
             .map(|s| (s.as_str(), s.description()))
             .collect(),
-        created: created.map(|c| NewKeyView {
-            name: c.key.name,
-            secret: c.secret.expose().to_owned(),
-        }),
+        created,
         errors,
         name,
         max_name: MAX_NAME_CHARS,
     })
 }
 
-/// `GET /settings/api-keys`
-async fn page(state: web::Data<AppState>, who: SignedIn) -> Result<HttpResponse, PageError> {
+/// `GET /settings/api-keys`; right after creating a key, shows it this once.
+async fn page(
+    state: web::Data<AppState>,
+    who: Require<ManageApiKeys>,
+    session: Session,
+) -> Result<HttpResponse, PageError> {
+    let created = flash::take_secret(&session, &state.keyring, who.member.workspace_id).map(
+        |(name, secret)| NewKeyView {
+            name,
+            secret: secret.expose_secret().to_owned(),
+        },
+    );
     render(
         StatusCode::OK,
-        &keys_page(&state, &who, None, Vec::new(), String::new()).await?,
+        &keys_page(&state, &who, created, Vec::new(), String::new()).await?,
     )
 }
 
@@ -146,24 +162,31 @@ impl KeyFields {
     }
 }
 
-/// `POST /settings/api-keys`: creates a key and shows it this once (never stored, never
-/// redirected to, so it is in no URL, session or log).
+/// `POST /settings/api-keys`: creates a key and redirects to the list, which shows it this once
+/// (it crosses the redirect sealed in the session, never in a URL or log), so reloading the
+/// page creates nothing.
 async fn create(
     CsrfForm(form): CsrfForm<KeyFields>,
     state: web::Data<AppState>,
-    who: SignedIn,
+    who: Require<ManageApiKeys>,
+    session: Session,
 ) -> Result<HttpResponse, PageError> {
     match ApiKeyInput::parse(&form.name, &form.scopes()) {
         Ok(input) => {
-            let created = state
+            let created: CreatedApiKey = state
                 .api
                 .keys
-                .create(who.member.workspace_id, input)
+                .create(who.member.workspace_id, input, &who.principal())
                 .await?;
-            render(
-                StatusCode::OK,
-                &keys_page(&state, &who, Some(created), Vec::new(), String::new()).await?,
-            )
+            flash::secret(
+                &session,
+                &state.keyring,
+                who.member.workspace_id,
+                &created.key.name,
+                created.secret.expose(),
+            )?;
+            flash::notice(&session, Notice::ApiKeyCreated)?;
+            Ok(see_other("/settings/api-keys"))
         }
         Err(errors) => render(
             StatusCode::BAD_REQUEST,
@@ -176,10 +199,16 @@ async fn create(
 async fn revoke(
     CsrfForm(_): CsrfForm<NoFields>,
     state: web::Data<AppState>,
-    who: SignedIn,
+    who: Require<ManageApiKeys>,
     id: web::Path<String>,
+    session: Session,
 ) -> Result<HttpResponse, PageError> {
     let id: ApiKeyId = id.parse().map_err(|_| AppError::NotFound)?;
-    state.api.keys.revoke(who.member.workspace_id, id).await?;
+    state
+        .api
+        .keys
+        .revoke(who.member.workspace_id, id, &who.principal())
+        .await?;
+    flash::notice(&session, Notice::ApiKeyRevoked)?;
     Ok(see_other("/settings/api-keys"))
 }

@@ -8,28 +8,29 @@ use domain::{
 };
 use serde::Deserialize;
 
-use super::{render, see_other};
+use super::{
+    render, see_other,
+    table::{Access, PageRoute},
+};
 use crate::{
     client_ip::client_ip,
     csrf::{self, CsrfForm, NoFields},
+    device::DeviceCookies,
     error::{AppError, PageError},
-    pages::{Chrome, LoginPage, SignupPage, messages},
+    pages::{Chrome, FieldErrors, LoginPage, SignupPage},
     session::{self, SignedIn},
     state::AppState,
 };
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/signup")
-            .route(web::get().to(signup_form))
-            .route(web::post().to(signup)),
-    )
-    .service(
-        web::resource("/login")
-            .route(web::get().to(login_form))
-            .route(web::post().to(login)),
-    )
-    .route("/logout", web::post().to(logout));
+pub fn routes() -> Vec<PageRoute> {
+    vec![
+        PageRoute::get("/signup", Access::Public, |r| r.to(signup_form)),
+        PageRoute::post("/signup", Access::Public, |r| r.to(signup)),
+        PageRoute::get("/login", Access::Public, |r| r.to(login_form)),
+        PageRoute::post("/login", Access::Public, |r| r.to(login)),
+        // Any session may end itself; the CSRF token is the only requirement.
+        PageRoute::post("/logout", Access::Public, |r| r.to(logout)),
+    ]
 }
 
 #[derive(Deserialize)]
@@ -51,7 +52,7 @@ struct LoginFields {
 }
 
 /// `GET /signup`
-async fn signup_form(who: Option<SignedIn>, session: Session) -> Result<HttpResponse, PageError> {
+async fn signup_form(who: Option<SignedIn>, req: HttpRequest) -> Result<HttpResponse, PageError> {
     if who.is_some() {
         return Ok(see_other("/dashboard"));
     }
@@ -59,52 +60,71 @@ async fn signup_form(who: Option<SignedIn>, session: Session) -> Result<HttpResp
         StatusCode::OK,
         &SignupPage {
             chrome: Chrome::anonymous(),
-            csrf_token: csrf::token(&session)?,
+            csrf_token: csrf::token(&req)?,
             email: String::new(),
             workspace: String::new(),
-            errors: Vec::new(),
+            fields: FieldErrors::default(),
+            maybe_registered: false,
         },
     )
 }
 
 /// `POST /signup`: creates the workspace and signs its owner in.
 async fn signup(
+    req: HttpRequest,
     state: web::Data<AppState>,
+    devices: web::Data<DeviceCookies>,
     session: Session,
     CsrfForm(form): CsrfForm<SignupFields>,
 ) -> Result<HttpResponse, PageError> {
-    let again =
-        |status, errors: Vec<String>, session: &Session| -> Result<HttpResponse, PageError> {
-            render(
-                status,
-                &SignupPage {
-                    chrome: Chrome::anonymous(),
-                    csrf_token: csrf::token(session)?,
-                    email: form.email.clone(),
-                    workspace: form.workspace.clone(),
-                    errors,
-                },
-            )
-        };
+    // The form again, keeping what was typed (but the password), each error by its field.
+    let again = |status, fields: FieldErrors, maybe_registered: bool, req: &HttpRequest| {
+        render(
+            status,
+            &SignupPage {
+                chrome: Chrome::anonymous(),
+                csrf_token: csrf::token(req)?,
+                email: form.email.clone(),
+                workspace: form.workspace.clone(),
+                fields,
+                maybe_registered,
+            },
+        )
+    };
     let parsed = match SignUpForm::parse(&form.email, form.password.clone(), &form.workspace) {
         Ok(parsed) => parsed,
-        Err(errors) => return again(StatusCode::BAD_REQUEST, messages(&errors), &session),
+        Err(errors) => {
+            return again(
+                StatusCode::BAD_REQUEST,
+                FieldErrors::of(&errors),
+                false,
+                &req,
+            );
+        }
     };
-    match state.accounts.sign_up(parsed).await {
+    let client = client_ip(&req, &state.settings.trusted_proxies);
+    match state.accounts.sign_up(parsed, client).await {
         Ok(member) => {
-            session::begin(&session, &member, state.clock.now().timestamp())?;
-            Ok(see_other("/dashboard"))
+            session::begin(
+                &session,
+                member.user_id,
+                Some(member.workspace_id),
+                state.clock.now().timestamp(),
+            )?;
+            let mut response = see_other("/dashboard");
+            devices.remember(&mut response, member.user_id);
+            Ok(response)
         }
         Err(e @ DomainError::SignupRefused) => {
             let problem = AppError::from(e).problem();
-            again(problem.status, vec![problem.detail], &session)
+            again(problem.status, FieldErrors::default(), true, &req)
         }
         Err(e) => Err(e.into()),
     }
 }
 
 /// `GET /login`
-async fn login_form(who: Option<SignedIn>, session: Session) -> Result<HttpResponse, PageError> {
+async fn login_form(who: Option<SignedIn>, req: HttpRequest) -> Result<HttpResponse, PageError> {
     if who.is_some() {
         return Ok(see_other("/dashboard"));
     }
@@ -112,9 +132,10 @@ async fn login_form(who: Option<SignedIn>, session: Session) -> Result<HttpRespo
         StatusCode::OK,
         &LoginPage {
             chrome: Chrome::anonymous(),
-            csrf_token: csrf::token(&session)?,
+            csrf_token: csrf::token(&req)?,
             email: String::new(),
             errors: Vec::new(),
+            notice: "",
         },
     )
 }
@@ -123,18 +144,41 @@ async fn login_form(who: Option<SignedIn>, session: Session) -> Result<HttpRespo
 async fn login(
     req: HttpRequest,
     state: web::Data<AppState>,
+    devices: web::Data<DeviceCookies>,
     session: Session,
     CsrfForm(form): CsrfForm<LoginFields>,
 ) -> Result<HttpResponse, PageError> {
     let client = client_ip(&req, &state.settings.trusted_proxies);
     let outcome = match Password::for_login(form.password) {
-        Ok(password) => state.accounts.log_in(&form.email, &password, client).await,
+        Ok(password) => {
+            let device = devices.read(&req);
+            state
+                .accounts
+                .log_in_from(&form.email, &password, client, device.as_ref())
+                .await
+        }
         Err(_) => Err(DomainError::InvalidCredentials),
     };
     match outcome {
-        Ok(member) => {
-            session::begin(&session, &member, state.clock.now().timestamp())?;
-            Ok(see_other("/dashboard"))
+        Ok(signed_in) => {
+            let workspace = signed_in.member.map(|m| m.workspace_id);
+            session::begin(
+                &session,
+                signed_in.user,
+                workspace,
+                state.clock.now().timestamp(),
+            )?;
+            // The user's saved language and time zone now outrank the browser's.
+            let preferences = state.accounts.preferences(signed_in.user).await?;
+            crate::i18n::remember(&session, &preferences)
+                .map_err(|e| AppError::Unexpected(anyhow::anyhow!("session write failed: {e}")))?;
+            let mut response = see_other(if workspace.is_some() {
+                "/dashboard"
+            } else {
+                "/workspaces/new"
+            });
+            devices.remember(&mut response, signed_in.user);
+            Ok(response)
         }
         Err(e @ (DomainError::InvalidCredentials | DomainError::Throttled { .. })) => {
             let problem = AppError::from(e).problem();
@@ -142,9 +186,10 @@ async fn login(
                 problem.status,
                 &LoginPage {
                     chrome: Chrome::anonymous(),
-                    csrf_token: csrf::token(&session)?,
+                    csrf_token: csrf::token(&req)?,
                     email: form.email,
-                    errors: vec![problem.detail.clone()],
+                    errors: vec![problem.localized_detail()],
+                    notice: "",
                 },
             )?;
             if let Some(wait) = problem.retry_after {

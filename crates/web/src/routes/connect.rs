@@ -6,16 +6,16 @@ use actix_web::{
     http::StatusCode,
     web,
 };
-use amocrm::Platform;
-use domain::{
-    connect::{FlowStatus, StartedFlow},
-    ids::FlowId,
-};
+use domain::amo::Platform;
+use domain::{connect::StartedFlow, ids::FlowId};
 
-use super::render;
+use super::{
+    connect_return::{ReturnQuery, ReturnTo},
+    render,
+};
 use crate::{
     error::{AppError, PageError},
-    pages::{ConnectDonePage, ConnectPage, platform_name},
+    pages::{Back, ConnectDonePage, ConnectPage, platform_name},
     state::{AppState, ButtonScripts},
 };
 
@@ -26,7 +26,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/embed/{file}", web::get().to(embed));
 }
 
-/// The cookie that ties a connect flow to the browser that started it (security.md R14/R15).
+/// The cookie that ties a connect flow to the browser that started it (docs/security-requirements.md R14/R15).
 pub(crate) fn binding_cookie_name(production: bool) -> &'static str {
     if production {
         "__Host-amolink_connect"
@@ -45,13 +45,14 @@ async fn connect_page(
     req: HttpRequest,
     state: web::Data<AppState>,
     key: web::Path<String>,
+    query: web::Query<ReturnQuery>,
 ) -> Result<HttpResponse, PageError> {
     let production = state.settings.is_production();
     let started = state
         .connect
         .start(&key, binding_from(&req, production).as_deref(), None)
         .await?;
-    flow_page(&state, started)
+    flow_page(&state, started, &ReturnTo::from_query(&query))
 }
 
 /// `GET /connect/s/{token}`: a connect session's hosted page. The first browser to open the
@@ -60,6 +61,7 @@ async fn session_page(
     req: HttpRequest,
     state: web::Data<AppState>,
     token: web::Path<String>,
+    query: web::Query<ReturnQuery>,
 ) -> Result<HttpResponse, PageError> {
     let production = state.settings.is_production();
     let started = state
@@ -67,11 +69,16 @@ async fn session_page(
         .sessions
         .open(&token, binding_from(&req, production).as_deref())
         .await?;
-    flow_page(&state, started)
+    flow_page(&state, started, &ReturnTo::from_query(&query))
 }
 
-/// The hosted page for a started flow, with the browser-binding cookie.
-fn flow_page(state: &AppState, started: StartedFlow) -> Result<HttpResponse, PageError> {
+/// The hosted page for a started flow, with the browser-binding cookie and the cookie carrying
+/// where the end user came from to the result page.
+fn flow_page(
+    state: &AppState,
+    started: StartedFlow,
+    return_to: &ReturnTo,
+) -> Result<HttpResponse, PageError> {
     let production = state.settings.is_production();
     let settings = &started.button.settings;
     let platform = settings.platform;
@@ -99,6 +106,7 @@ fn flow_page(state: &AppState, started: StartedFlow) -> Result<HttpResponse, Pag
         mode: settings.mode.as_str(),
         state: started.state.expose().to_owned(),
         demo: matches!(state.button_scripts, ButtonScripts::Simulator(_)),
+        embed_origin: return_to.embed_origin.clone().unwrap_or_default(),
     };
     let mut response = render(StatusCode::OK, &page)?;
     let cookie = Cookie::build(binding_cookie_name(production), started.binding)
@@ -110,13 +118,15 @@ fn flow_page(state: &AppState, started: StartedFlow) -> Result<HttpResponse, Pag
         .finish();
     response
         .add_cookie(&cookie)
+        .and_then(|()| response.add_cookie(&return_to.cookie(production)))
         .map_err(|e| AppError::Unexpected(anyhow::anyhow!("cannot set the binding cookie: {e}")))?;
     Ok(response)
 }
 
 /// `GET /embed/{key}.js`: a loader for the tenant's own site. It renders a button that opens
 /// the hosted page in a popup, so no third-party cookie is ever needed, and fires
-/// `amolink:closed` on its script tag when the popup closes.
+/// `amolink:connected` / `amolink:declined` / `amolink:error` and, once the popup has really
+/// closed, `amolink:closed` on its script tag (contract.md).
 async fn embed(
     state: web::Data<AppState>,
     file: web::Path<String>,
@@ -152,34 +162,21 @@ async fn done(
 ) -> Result<HttpResponse, PageError> {
     let id: FlowId = flow.parse().map_err(|_| AppError::NotFound)?;
     let production = state.settings.is_production();
-    let flow = state
+    let result = state
         .connect
-        .flow_for_browser(id, binding_from(&req, production).as_deref())
+        .result_for_browser(id, binding_from(&req, production).as_deref())
         .await?;
-    let account_name = match flow.connection {
-        Some(connection) => state
-            .connections
-            .detail(flow.workspace, connection)
-            .await
-            .map(|(summary, _)| summary.account_name)
-            .unwrap_or_default(),
-        None => String::new(),
-    };
-    let button_mode = state
-        .connect
-        .buttons(flow.workspace)
-        .await?
-        .into_iter()
-        .find(|b| b.id == flow.button)
-        .map_or("popup", |b| b.settings.mode.as_str());
+    let return_to = ReturnTo::from_request(&req, production);
     render(
         StatusCode::OK,
         &ConnectDonePage {
-            connected: flow.status == FlowStatus::Completed,
-            account_name,
-            message: "Something went wrong while connecting. Start again from the connect page."
-                .to_owned(),
-            mode: button_mode,
+            connected: result.connected,
+            account_name: result.account_name.unwrap_or_default(),
+            message: "connect-failed-text",
+            mode: result.mode.as_str(),
+            connection_id: result.connection.map(|c| c.to_string()).unwrap_or_default(),
+            end_user_id: result.end_user_id.unwrap_or_default(),
+            back: Back::new(&return_to),
         },
     )
 }

@@ -1,14 +1,17 @@
-use actix_web::{HttpResponse, http::StatusCode, web};
+use actix_web::{HttpResponse, http::StatusCode};
 
-use super::{render, see_other};
+use super::{
+    render, see_other,
+    table::{Access, PageRoute},
+};
 use crate::{
     error::PageError,
     pages::{Chrome, LandingPage},
     session::SignedIn,
 };
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", web::get().to(landing));
+pub fn routes() -> Vec<PageRoute> {
+    vec![PageRoute::get("/", Access::Public, |r| r.to(landing))]
 }
 
 /// `GET /`: the landing page; signed-in users go straight to their dashboard.

@@ -3,6 +3,9 @@
 //! A secret is revealed only in the answer to the POST that created or rotated it (marked
 //! `no-store`); it is never put in the session, a redirect or a later page.
 
+use crate::i18n::Translate as _;
+use std::collections::BTreeMap;
+
 use actix_web::{
     HttpResponse,
     http::{StatusCode, header},
@@ -17,35 +20,42 @@ use domain::webhooks::{
 use secrecy::ExposeSecret as _;
 use serde::Deserialize;
 
-use super::{render, see_other};
+use super::{
+    render, see_other,
+    table::{Access, PageRoute},
+};
+use domain::teams::Permission;
+
 use crate::{
     csrf::{CsrfForm, NoFields},
     error::{AppError, PageError},
     pages::Chrome,
-    session::SignedIn,
+    session::{ManageWebhooks, Require, SignedIn},
     state::AppState,
 };
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/settings/webhooks", web::get().to(list))
-        .route("/settings/webhooks", web::post().to(create))
-        .route("/settings/webhooks/{id}", web::get().to(detail))
-        .route("/settings/webhooks/{id}/rotate", web::post().to(rotate))
-        .route("/settings/webhooks/{id}/enable", web::post().to(enable))
-        .route("/settings/webhooks/{id}/disable", web::post().to(disable))
-        .route("/settings/webhooks/{id}/delete", web::post().to(delete))
-        .route(
+pub fn routes() -> Vec<PageRoute> {
+    let manage = Access::Member(Permission::ManageWebhooks);
+    vec![
+        PageRoute::get("/settings/webhooks", manage, |r| r.to(list)),
+        PageRoute::post("/settings/webhooks", manage, |r| r.to(create)),
+        PageRoute::get("/settings/webhooks/{id}", manage, |r| r.to(detail)),
+        PageRoute::post("/settings/webhooks/{id}/rotate", manage, |r| r.to(rotate)),
+        PageRoute::post("/settings/webhooks/{id}/enable", manage, |r| r.to(enable)),
+        PageRoute::post("/settings/webhooks/{id}/disable", manage, |r| r.to(disable)),
+        PageRoute::post("/settings/webhooks/{id}/delete", manage, |r| r.to(delete)),
+        PageRoute::post("/settings/webhooks/{id}/test", manage, |r| r.to(send_test)),
+        PageRoute::post(
             "/settings/webhooks/{id}/deliveries/{delivery}/replay",
-            web::post().to(replay),
-        );
+            manage,
+            |r| r.to(replay),
+        ),
+    ]
 }
 
 /// A timestamp for people, or an em dash.
 fn when(at: Option<DateTime<Utc>>) -> String {
-    at.map_or_else(
-        || "—".to_owned(),
-        |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
-    )
+    at.map_or_else(|| "—".to_owned(), crate::i18n::datetime)
 }
 
 /// An endpoint for display: no secret.
@@ -87,7 +97,6 @@ pub struct DeliveryRow {
     pub message_id: String,
     pub event_type: &'static str,
     pub status: &'static str,
-    pub status_label: &'static str,
     pub status_class: &'static str,
     pub attempts: u32,
     pub last_response: String,
@@ -104,7 +113,6 @@ impl From<&DeliveryView> for DeliveryRow {
             message_id: d.message_id.to_string(),
             event_type: d.event_type.as_str(),
             status: d.status.as_str(),
-            status_label: d.status.label(),
             status_class: match d.status {
                 DeliveryStatus::Delivered => "ok",
                 DeliveryStatus::Pending => "warn",
@@ -126,8 +134,42 @@ impl From<&DeliveryView> for DeliveryRow {
 #[derive(Debug)]
 pub struct EventChoice {
     pub name: &'static str,
-    pub description: &'static str,
     pub checked: bool,
+}
+
+/// Checkboxes under one heading.
+#[derive(Debug)]
+pub struct ChoiceGroup {
+    /// `connections`, or the amoCRM entity: the page prints its catalogue heading `group-…`.
+    pub key: &'static str,
+    pub choices: Vec<EventChoice>,
+}
+
+/// Every event type as checkboxes: connection events, then amoCRM's by entity.
+fn choice_groups(checked: impl Fn(EventType) -> bool) -> Vec<ChoiceGroup> {
+    let mut groups = vec![ChoiceGroup {
+        key: "connections",
+        choices: Vec::new(),
+    }];
+    for event_type in EventType::all() {
+        let key = match event_type {
+            EventType::AmoCrm(event) => event.entity.as_str(),
+            _ => "connections",
+        };
+        if groups.last().is_none_or(|group| group.key != key) {
+            groups.push(ChoiceGroup {
+                key,
+                choices: Vec::new(),
+            });
+        }
+        if let Some(group) = groups.last_mut() {
+            group.choices.push(EventChoice {
+                name: event_type.as_str(),
+                checked: checked(event_type),
+            });
+        }
+    }
+    groups
 }
 
 /// A secret shown once, right after it was made. Deliberately not `Debug`, so it cannot end up
@@ -144,7 +186,7 @@ pub struct WebhooksPage {
     pub chrome: Chrome,
     pub csrf_token: String,
     pub endpoints: Vec<EndpointRow>,
-    pub choices: Vec<EventChoice>,
+    pub groups: Vec<ChoiceGroup>,
     pub url: String,
     pub errors: Vec<String>,
     pub revealed: Option<Revealed>,
@@ -162,36 +204,21 @@ pub struct EndpointPage {
     pub revealed: Option<Revealed>,
 }
 
-/// The add form's fields: the URL and one checkbox per event type.
+/// The add form's fields: the URL and one checkbox per event type (named after it).
 #[derive(Deserialize)]
 struct EndpointFields {
     #[serde(default)]
     url: String,
-    #[serde(rename = "connection.created")]
-    created: Option<String>,
-    #[serde(rename = "connection.reconnected")]
-    reconnected: Option<String>,
-    #[serde(rename = "connection.needs_reauth")]
-    needs_reauth: Option<String>,
-    #[serde(rename = "connection.disconnected")]
-    disconnected: Option<String>,
-    #[serde(rename = "connection.revoked")]
-    revoked: Option<String>,
+    #[serde(flatten)]
+    boxes: BTreeMap<String, String>,
 }
 
 impl EndpointFields {
     fn chosen(&self) -> Vec<&'static str> {
-        [
-            (EventType::Created, &self.created),
-            (EventType::Reconnected, &self.reconnected),
-            (EventType::NeedsReauth, &self.needs_reauth),
-            (EventType::Disconnected, &self.disconnected),
-            (EventType::Revoked, &self.revoked),
-        ]
-        .into_iter()
-        .filter(|(_, on)| on.is_some())
-        .map(|(t, _)| t.as_str())
-        .collect()
+        EventType::all()
+            .map(EventType::as_str)
+            .filter(|name| self.boxes.contains_key(*name))
+            .collect()
     }
 }
 
@@ -222,14 +249,7 @@ async fn list_page(
         chrome: Chrome::signed_in(who, "webhooks"),
         csrf_token: who.csrf_token.clone(),
         endpoints: endpoints.iter().map(EndpointRow::from).collect(),
-        choices: EventType::ALL
-            .into_iter()
-            .map(|t| EventChoice {
-                name: t.as_str(),
-                description: t.description(),
-                checked: chosen.is_empty() || chosen.contains(&t.as_str()),
-            })
-            .collect(),
+        groups: choice_groups(|t| chosen.is_empty() || chosen.contains(&t.as_str())),
         url,
         errors,
         revealed,
@@ -238,7 +258,10 @@ async fn list_page(
 }
 
 /// `GET /settings/webhooks`
-async fn list(state: web::Data<AppState>, who: SignedIn) -> Result<HttpResponse, PageError> {
+async fn list(
+    state: web::Data<AppState>,
+    who: Require<ManageWebhooks>,
+) -> Result<HttpResponse, PageError> {
     let page = list_page(&state, &who, String::new(), &[], Vec::new(), None).await?;
     render(StatusCode::OK, &page)
 }
@@ -246,13 +269,18 @@ async fn list(state: web::Data<AppState>, who: SignedIn) -> Result<HttpResponse,
 /// `POST /settings/webhooks`: adds an endpoint and shows its secret once.
 async fn create(
     state: web::Data<AppState>,
-    who: SignedIn,
+    who: Require<ManageWebhooks>,
     CsrfForm(form): CsrfForm<EndpointFields>,
 ) -> Result<HttpResponse, PageError> {
     let chosen = form.chosen();
     match state
         .webhooks
-        .create(who.member.workspace_id, &form.url, &chosen)
+        .create(
+            who.member.workspace_id,
+            &form.url,
+            &chosen,
+            &who.principal(),
+        )
         .await
     {
         Ok(CreatedEndpoint { endpoint, secret }) => {
@@ -269,7 +297,7 @@ async fn create(
         Err(e @ (domain::Error::Invalid(_) | domain::Error::Conflict(_))) => {
             // The field is obvious on this form; show the rule's message alone.
             let message = match &e {
-                domain::Error::Invalid(invalid) => Some(invalid.message.clone()),
+                domain::Error::Invalid(invalid) => Some(crate::pages::validation_message(invalid)),
                 _ => None,
             };
             let problem = AppError::from(e).problem();
@@ -278,7 +306,7 @@ async fn create(
                 &who,
                 form.url.chars().take(2000).collect(),
                 &chosen,
-                vec![message.unwrap_or(problem.detail)],
+                vec![message.unwrap_or_else(|| problem.localized_detail())],
                 None,
             )
             .await?;
@@ -307,7 +335,7 @@ async fn endpoint_page(
 /// `GET /settings/webhooks/{id}`: the endpoint and its delivery log.
 async fn detail(
     state: web::Data<AppState>,
-    who: SignedIn,
+    who: Require<ManageWebhooks>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
     let id = parse_id(&id)?;
@@ -321,12 +349,15 @@ async fn detail(
 /// during the overlap.
 async fn rotate(
     state: web::Data<AppState>,
-    who: SignedIn,
+    who: Require<ManageWebhooks>,
     id: web::Path<String>,
     CsrfForm(_): CsrfForm<NoFields>,
 ) -> Result<HttpResponse, PageError> {
     let id = parse_id(&id)?;
-    let rotated = state.webhooks.rotate(who.member.workspace_id, id).await?;
+    let rotated = state
+        .webhooks
+        .rotate(who.member.workspace_id, id, &who.principal())
+        .await?;
     let revealed = Revealed {
         endpoint_id: id.to_string(),
         secret: rotated.secret.expose_secret().to_owned(),
@@ -345,7 +376,7 @@ async fn set_enabled(
     let id: EndpointId = parse_id(raw_id)?;
     state
         .webhooks
-        .set_enabled(who.member.workspace_id, id, enabled)
+        .set_enabled(who.member.workspace_id, id, enabled, &who.principal())
         .await?;
     Ok(see_other(&format!("/settings/webhooks/{id}")))
 }
@@ -353,7 +384,7 @@ async fn set_enabled(
 /// `POST /settings/webhooks/{id}/enable`
 async fn enable(
     state: web::Data<AppState>,
-    who: SignedIn,
+    who: Require<ManageWebhooks>,
     id: web::Path<String>,
     CsrfForm(_): CsrfForm<NoFields>,
 ) -> Result<HttpResponse, PageError> {
@@ -363,7 +394,7 @@ async fn enable(
 /// `POST /settings/webhooks/{id}/disable`
 async fn disable(
     state: web::Data<AppState>,
-    who: SignedIn,
+    who: Require<ManageWebhooks>,
     id: web::Path<String>,
     CsrfForm(_): CsrfForm<NoFields>,
 ) -> Result<HttpResponse, PageError> {
@@ -373,19 +404,42 @@ async fn disable(
 /// `POST /settings/webhooks/{id}/delete`
 async fn delete(
     state: web::Data<AppState>,
-    who: SignedIn,
+    who: Require<ManageWebhooks>,
     id: web::Path<String>,
     CsrfForm(_): CsrfForm<NoFields>,
+    session: actix_session::Session,
 ) -> Result<HttpResponse, PageError> {
     let id = parse_id(&id)?;
-    state.webhooks.delete(who.member.workspace_id, id).await?;
+    state
+        .webhooks
+        .delete(who.member.workspace_id, id, &who.principal())
+        .await?;
+    crate::flash::notice(&session, crate::flash::Notice::EndpointDeleted)?;
     Ok(see_other("/settings/webhooks"))
+}
+
+/// `POST /settings/webhooks/{id}/test`: queues a signed `webhook.test` event to the endpoint;
+/// its delivery shows in the endpoint's log.
+async fn send_test(
+    state: web::Data<AppState>,
+    who: Require<ManageWebhooks>,
+    id: web::Path<String>,
+    CsrfForm(_): CsrfForm<NoFields>,
+    session: actix_session::Session,
+) -> Result<HttpResponse, PageError> {
+    let id: EndpointId = parse_id(&id)?;
+    state
+        .webhooks
+        .send_test(who.member.workspace_id, id)
+        .await?;
+    crate::flash::notice(&session, crate::flash::Notice::TestEventSent)?;
+    Ok(see_other(&format!("/settings/webhooks/{id}")))
 }
 
 /// `POST /settings/webhooks/{id}/deliveries/{delivery}/replay`: queues the message again.
 async fn replay(
     state: web::Data<AppState>,
-    who: SignedIn,
+    who: Require<ManageWebhooks>,
     path: web::Path<(String, String)>,
     CsrfForm(_): CsrfForm<NoFields>,
 ) -> Result<HttpResponse, PageError> {

@@ -7,12 +7,19 @@ use actix_session::storage::{
 };
 use actix_web::cookie::time::Duration;
 use chrono::{DateTime, Utc};
-use domain::{clock::Clock, ids::UserId, ports::SessionRepository};
+use domain::{
+    clock::Clock,
+    ids::{UserId, WorkspaceId},
+    ports::SessionRepository,
+};
 use sha2::{Digest as _, Sha256};
 
 /// The session-state key that holds the signed-in user; mirrored into its own column so all of
 /// a user's sessions can be ended at once.
 pub(crate) const USER_KEY: &str = "uid";
+/// The session's current workspace; mirrored into its own column so a removed member's sessions
+/// in that workspace can be ended at once.
+pub(crate) const WORKSPACE_KEY: &str = "ws";
 
 /// Persists session state in amolink's database; the cookie carries only the (encrypted) key.
 #[derive(Clone)]
@@ -37,13 +44,25 @@ fn key_hash(key: &SessionKey) -> String {
     hex::encode(Sha256::digest(key.as_ref().as_bytes()))
 }
 
-fn user_of(state: &HashMap<String, String>) -> Option<UserId> {
-    let raw = state.get(USER_KEY)?;
+/// A value of the state (actix-session stores each as JSON), parsed.
+fn parsed<T: std::str::FromStr>(state: &HashMap<String, String>, key: &str) -> Option<T> {
+    let raw = state.get(key)?;
     serde_json::from_str::<String>(raw).ok()?.parse().ok()
 }
 
+fn user_of(state: &HashMap<String, String>) -> Option<UserId> {
+    parsed(state, USER_KEY)
+}
+
+fn workspace_of(state: &HashMap<String, String>) -> Option<WorkspaceId> {
+    parsed(state, WORKSPACE_KEY)
+}
+
+/// The state as stored: keys in order, so the same state is always the same text (a session
+/// saved again unchanged writes identical bytes).
 fn encode(state: &HashMap<String, String>) -> Result<String, anyhow::Error> {
-    Ok(serde_json::to_string(state)?)
+    let ordered: std::collections::BTreeMap<&String, &String> = state.iter().collect();
+    Ok(serde_json::to_string(&ordered)?)
 }
 
 impl SessionStore for DatabaseSessionStore {
@@ -76,6 +95,7 @@ impl SessionStore for DatabaseSessionStore {
                 &key_hash(&key),
                 &state,
                 user_of(&session_state),
+                workspace_of(&session_state),
                 self.expiry(ttl),
             )
             .await
@@ -96,6 +116,7 @@ impl SessionStore for DatabaseSessionStore {
                 &key_hash(&session_key),
                 &state,
                 user_of(&session_state),
+                workspace_of(&session_state),
                 self.expiry(ttl),
             )
             .await

@@ -1,0 +1,67 @@
+//! Issue 15 on one machine: API keys cached per instance with a stated invalidation bound, and
+//! SQLite's write-ahead log kept short by housekeeping.
+
+use amolink_tests::{Engine, Page, both_engines, spawn_app};
+use domain::api_keys::KEY_CACHE_TTL;
+
+use crate::api_keys::{create_key, list_status};
+
+/// A key is cached by every instance that used it. Revoked on one instance, it is refused
+/// there at once and by the other instance within [`KEY_CACHE_TTL`].
+async fn a_key_revoked_on_one_instance_is_refused_by_the_other_within_the_bound(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let other = app.sibling(&app.master_keys).await;
+    let ann = app.signed_in_browser("ann@example.com", "Acme").await;
+    let secret = create_key(&ann, "worker", &["read"]).await;
+    assert_eq!(list_status(&app, &secret).await, 200);
+    assert_eq!(list_status(&other, &secret).await, 200, "now cached there");
+    let page = ann.get_html("/settings/api-keys").await;
+    let id = Page::parse(&page).id_after("/settings/api-keys/").unwrap();
+    let revoke = format!("/settings/api-keys/{id}/revoke");
+    assert_eq!(
+        ann.submit("/settings/api-keys", &revoke, &[])
+            .await
+            .status(),
+        303
+    );
+    assert_eq!(
+        list_status(&app, &secret).await,
+        401,
+        "refused at once where it was revoked"
+    );
+    tokio::time::sleep(KEY_CACHE_TTL).await;
+    assert_eq!(
+        list_status(&other, &secret).await,
+        401,
+        "refused by the other instance within the bound"
+    );
+}
+
+both_engines!(a_key_revoked_on_one_instance_is_refused_by_the_other_within_the_bound);
+
+/// Housekeeping checkpoints SQLite's write-ahead log and truncates it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn housekeeping_truncates_the_sqlite_wal() {
+    let app = spawn_app(Engine::Sqlite).await;
+    // Some writes: a few accounts.
+    for n in 0..3 {
+        app.signed_in_browser(&format!("w{n}@example.com"), "Acme")
+            .await;
+    }
+    let file = app
+        .database_url
+        .trim_start_matches("sqlite://")
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
+    let wal = std::path::PathBuf::from(format!("{file}-wal"));
+    let before = std::fs::metadata(&wal).unwrap().len();
+    assert!(before > 0, "the writes are in the WAL");
+    app.housekeeping.run_once().await;
+    assert_eq!(
+        std::fs::metadata(&wal).unwrap().len(),
+        0,
+        "the WAL was moved into the database and truncated"
+    );
+}
