@@ -183,6 +183,8 @@ impl Fleet {
             .env("AMOLINK_KEEPER_INTERVAL_MS", "200")
             .env("AMOLINK_KEEPER_LEASE_SECS", LEASE_SECS.to_string())
             .env("AMOLINK_LOG", "warn")
+            // haproxy's checks here (`inter 200ms fall 3`) notice a draining instance in 0.6 s.
+            .env("AMOLINK_SHUTDOWN_DRAIN_MS", "1000")
             .env("AMOLINK_DATA_DIR", self.dir.join(format!("data-{index}")))
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())

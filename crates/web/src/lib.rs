@@ -23,6 +23,7 @@ pub mod routes;
 pub mod security_headers;
 pub mod session;
 pub mod settings;
+pub mod shutdown;
 pub mod slow_clients;
 pub mod startup;
 pub mod state;

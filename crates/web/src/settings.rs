@@ -68,6 +68,9 @@ pub struct Settings {
     pub keeper_interval: Duration,
     /// How long a claimed connection stays reserved for one refresher.
     pub keeper_lease: Duration,
+    /// On SIGTERM, how long `/readyz` answers 503 (and responses close their connections)
+    /// before the server stops: the load balancer's time to notice (`crate::shutdown`).
+    pub shutdown_drain: Duration,
     /// Runs the webhook delivery worker in this instance (it can be switched off per instance).
     pub webhook_worker: bool,
     /// Runs the amoCRM events workers (processing stored deliveries, keeping subscriptions
@@ -118,6 +121,7 @@ struct Raw {
     keeper: Option<bool>,
     keeper_interval_ms: Option<u64>,
     keeper_lease_secs: Option<u64>,
+    shutdown_drain_ms: Option<u64>,
     webhook_worker: Option<bool>,
     events_worker: Option<bool>,
     metrics_token: Option<String>,
@@ -357,6 +361,9 @@ impl Settings {
             keeper: raw.keeper.unwrap_or(true),
             keeper_interval: Duration::from_millis(raw.keeper_interval_ms.unwrap_or(5000).max(100)),
             keeper_lease: Duration::from_secs(raw.keeper_lease_secs.unwrap_or(60).max(5)),
+            shutdown_drain: raw
+                .shutdown_drain_ms
+                .map_or(crate::shutdown::DEFAULT_DRAIN, Duration::from_millis),
             webhook_worker: raw.webhook_worker.unwrap_or(true),
             events_worker: raw.events_worker.unwrap_or(true),
             metrics_token,
@@ -523,6 +530,7 @@ mod tests {
                 ("bind", "0.0.0.0:9090"),
                 ("refresh_margin_secs", "600"),
                 ("keeper_interval_ms", "250"),
+                ("shutdown_drain_ms", "500"),
                 ("keeper", "off"),
                 ("demo", "0"),
                 ("account_domains", "kommo.com"),
@@ -533,6 +541,7 @@ mod tests {
         assert_eq!(settings.bind, "0.0.0.0:9090".parse().expect("address"));
         assert_eq!(settings.refresh_margin, Duration::from_secs(600));
         assert_eq!(settings.keeper_interval, Duration::from_millis(250));
+        assert_eq!(settings.shutdown_drain, Duration::from_millis(500));
         assert!(!settings.keeper && !settings.demo);
         assert_eq!(
             settings.account_domains,

@@ -41,6 +41,7 @@ use crate::{
     routes, security_headers,
     session::{DatabaseSessionStore, Timeouts},
     settings::Settings,
+    shutdown::{Draining, StopSignal},
     slow_clients::{self, SlowClientPolicy, SlowClients},
     state::{AppState, ButtonScripts},
     telemetry::AccessLog,
@@ -97,6 +98,10 @@ pub struct Application {
     housekeeping: crate::maintenance::Housekeeping,
     /// The amoCRM events subscriber (tests drive it with `try_run_due`).
     subscriber: Subscriber,
+    /// Set on SIGTERM: `/readyz` answers 503 and responses close their connections.
+    draining: Draining,
+    /// How long to drain before stopping the HTTP server.
+    drain: Duration,
 }
 
 /// The housekeeping loop, started with the server.
@@ -139,8 +144,10 @@ impl Application {
             .with_context(|| format!("cannot listen on {}", settings.bind))?;
         let port = listener.local_addr()?.port();
         let keeper_interval = settings.keeper.then_some(settings.keeper_interval);
+        let drain = settings.shutdown_drain;
+        let draining = Draining::default();
         let (server, keeper, housekeeping, subscriber) =
-            serve(listener, settings, database, overrides)?;
+            serve(listener, settings, database, overrides, draining.clone())?;
         Ok(Self {
             port,
             server,
@@ -149,6 +156,8 @@ impl Application {
             maintenance: Box::pin(housekeeping.clone().run()),
             housekeeping,
             subscriber,
+            draining,
+            drain,
         })
     }
 
@@ -181,7 +190,8 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until the process is told to stop.
+    /// Serves until the process is told to stop: by SIGTERM (drain, then stop gracefully; see
+    /// [`crate::shutdown`]), by SIGINT (stop gracefully), or through [`Self::server_handle`].
     ///
     /// # Errors
     /// When the server fails.
@@ -190,7 +200,25 @@ impl Application {
             .keeper_interval
             .map(|interval| tokio::spawn(self.keeper.clone().run(interval)));
         let maintenance = tokio::spawn(self.maintenance);
-        let result = self.server.await;
+        let handle = self.server.handle();
+        let mut server = self.server;
+        let result = tokio::select! {
+            result = &mut server => result,
+            signal = crate::shutdown::stop_signal() => {
+                if signal == StopSignal::Terminate && !self.drain.is_zero() {
+                    tracing::info!(drain_ms = self.drain.as_millis(), "SIGTERM: draining before stopping");
+                    self.draining.start();
+                    tokio::time::sleep(self.drain).await;
+                }
+                tracing::info!("stopping: finishing the requests in flight");
+                if let Some(keeper) = &keeper {
+                    keeper.abort();
+                }
+                // The server future does the stopping: poll both.
+                let ((), result) = tokio::join!(handle.stop(true), server);
+                result
+            }
+        };
         if let Some(keeper) = keeper {
             keeper.abort();
         }
@@ -209,6 +237,7 @@ fn serve(
     settings: Settings,
     database: Database,
     overrides: Overrides,
+    draining: Draining,
 ) -> anyhow::Result<(
     Server,
     Arc<Keeper>,
@@ -410,6 +439,7 @@ fn serve(
             simulator,
             state,
             metrics,
+            draining,
         },
     )?;
     Ok((server, keeper, housekeeping, subscriber))
@@ -500,6 +530,7 @@ struct HttpParts {
     simulator: Option<amocrm_sim::Sim>,
     state: web::Data<AppState>,
     metrics: web::Data<Metrics>,
+    draining: Draining,
 }
 
 /// The HTTP server: middleware from the outside in — access log, metrics, security headers,
@@ -515,7 +546,9 @@ fn http_server(listener: TcpListener, parts: HttpParts) -> anyhow::Result<Server
         simulator,
         state,
         metrics,
+        draining,
     } = parts;
+    let draining = web::Data::new(draining);
     let absolute = timeouts.absolute;
     let devices = web::Data::new(crate::device::DeviceCookies::new(
         session_key.master(),
@@ -554,6 +587,7 @@ fn http_server(listener: TcpListener, parts: HttpParts) -> anyhow::Result<Server
             .app_data(metrics.clone())
             .app_data(devices.clone())
             .app_data(anonymous_csrf.clone())
+            .app_data(draining.clone())
             .app_data(web::FormConfig::default().limit(16 * 1024))
             .app_data(web::JsonConfig::default().limit(64 * 1024))
             .wrap(from_fn(move |req, next| {
@@ -568,6 +602,7 @@ fn http_server(listener: TcpListener, parts: HttpParts) -> anyhow::Result<Server
                 security_headers::add(hsts, req, next)
             }))
             .wrap(from_fn(metrics::track))
+            .wrap(from_fn(crate::shutdown::close_while_draining))
             .wrap(TracingLogger::<AccessLog>::new())
             .configure(routes::configure)
             // After amolink's own routes: the simulator's host-addressed scope has an empty
@@ -586,6 +621,8 @@ fn http_server(listener: TcpListener, parts: HttpParts) -> anyhow::Result<Server
     .client_request_timeout(Duration::from_secs(10))
     .client_disconnect_timeout(Duration::from_secs(5))
     .shutdown_timeout(10)
+    // `run_until_stopped` handles SIGTERM and SIGINT itself: it drains first.
+    .disable_signals()
     .listen(listener)?
     .run())
 }

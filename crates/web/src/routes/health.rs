@@ -4,7 +4,7 @@ use actix_web::{HttpRequest, HttpResponse, http::header, web};
 use secrecy::ExposeSecret as _;
 use subtle::ConstantTimeEq as _;
 
-use crate::{metrics::Metrics, state::AppState};
+use crate::{metrics::Metrics, shutdown::Draining, state::AppState};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
@@ -17,8 +17,13 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
 }
 
-/// `GET /readyz`: the database answers too; 503 otherwise.
-async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+/// `GET /readyz`: the database answers too, and the instance is not draining before a stop
+/// (`crate::shutdown`); 503 otherwise. Load balancers check this one.
+async fn readyz(state: web::Data<AppState>, draining: Option<web::Data<Draining>>) -> HttpResponse {
+    if draining.is_some_and(|d| d.is_on()) {
+        return HttpResponse::ServiceUnavailable()
+            .json(serde_json::json!({ "status": "draining" }));
+    }
     let check = tokio::time::timeout(std::time::Duration::from_secs(2), state.health.ping()).await;
     match check {
         Ok(Ok(())) => {
