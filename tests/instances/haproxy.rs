@@ -6,7 +6,7 @@
 //! both come up.
 
 use std::{
-    collections::HashSet,
+    collections::{HashMap, HashSet},
     path::Path,
     process::{Child, Command, Stdio},
     sync::{
@@ -255,6 +255,7 @@ async fn two_instances_behind_haproxy_act_as_one() {
         fleet.start_instance_on(port);
     }
     let _haproxy = Haproxy::start(&fleet.dir, front, stats, &ports);
+    let receiver = Receiver::start();
     for url in direct.iter().chain([&base]) {
         wait_healthy(&mut fleet, url, Duration::from_secs(60)).await;
     }
@@ -353,6 +354,130 @@ async fn two_instances_behind_haproxy_act_as_one() {
         violations.is_empty(),
         "amoCRM saw a global invariant broken: {violations:#?}"
     );
+
+    // The webhook outbox, drained by both instances' workers at once: every message reaches
+    // the tenant's endpoint, signed, and none twice.
+    let sent = queue_webhooks(&fleet, &receiver.url, 100).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while receiver.distinct() < sent.len() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Time for a duplicate to show up, if one were coming.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let seen = receiver.seen();
+    let missing: Vec<_> = sent.iter().filter(|id| !seen.contains_key(*id)).collect();
+    assert!(missing.is_empty(), "never delivered: {missing:?}");
+    let twice: Vec<_> = seen.iter().filter(|(_, times)| **times > 1).collect();
+    assert!(twice.is_empty(), "delivered more than once: {twice:?}");
+    assert_eq!(seen.len(), sent.len(), "only the queued messages: {seen:?}");
+}
+
+/// A tenant's webhook endpoint: counts each `webhook-id` it receives (signed ones only).
+struct Receiver {
+    url: String,
+    seen: Arc<std::sync::Mutex<HashMap<String, usize>>>,
+    _server: actix_web::dev::ServerHandle,
+}
+
+impl Receiver {
+    fn start() -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hooks", listener.local_addr().unwrap());
+        let seen = Arc::new(std::sync::Mutex::new(HashMap::<String, usize>::new()));
+        let state = seen.clone();
+        let server = actix_web::HttpServer::new(move || {
+            let state = state.clone();
+            actix_web::App::new().default_service(actix_web::web::to(
+                move |req: actix_web::HttpRequest| {
+                    let state = state.clone();
+                    async move {
+                        let header = |name| {
+                            req.headers()
+                                .get(name)
+                                .and_then(|v| v.to_str().ok())
+                                .map(str::to_owned)
+                        };
+                        match (header("webhook-id"), header("webhook-signature")) {
+                            (Some(id), Some(_)) => {
+                                *state.lock().unwrap().entry(id).or_default() += 1;
+                                actix_web::HttpResponse::Ok().finish()
+                            }
+                            _ => actix_web::HttpResponse::BadRequest().finish(),
+                        }
+                    }
+                },
+            ))
+        })
+        .workers(1)
+        .disable_signals()
+        .listen(listener)
+        .unwrap()
+        .run();
+        let handle = server.handle();
+        tokio::spawn(server);
+        Self {
+            url,
+            seen,
+            _server: handle,
+        }
+    }
+
+    fn distinct(&self) -> usize {
+        self.seen.lock().unwrap().len()
+    }
+
+    fn seen(&self) -> HashMap<String, usize> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+/// Adds an endpoint to the fleet's workspace and queues `count` test messages to it; answers
+/// their `webhook-id`s.
+async fn queue_webhooks(fleet: &Fleet, url: &str, count: usize) -> Vec<String> {
+    use domain::webhooks::{
+        DestinationPolicy, EndpointRecord, EndpointSecret, EndpointUrl, EventTypes,
+        OutgoingMessage, SecretColumn, WebhookStore as _,
+    };
+    use secrecy::ExposeSecret as _;
+    let keyring = Keyring::parse(&SecretString::from(fleet.master_keys.clone())).unwrap();
+    let workspace = fleet.workspace.unwrap();
+    let id = domain::ids::EndpointId::random();
+    let now = Utc::now();
+    let secret = EndpointSecret::generate().to_text();
+    let record = EndpointRecord {
+        id,
+        workspace,
+        url: EndpointUrl::parse(url, DestinationPolicy::AllowLoopback).unwrap(),
+        events: EventTypes::parse(["connection.revoked"]).unwrap(),
+        secret: keyring.seal(
+            secret.expose_secret(),
+            &domain::crypto::Binding {
+                workspace,
+                row: id.as_uuid(),
+                column: SecretColumn::Current.as_str(),
+            },
+        ),
+        previous_secret: None,
+        previous_secret_until: None,
+        enabled: true,
+        disabled_reason: None,
+        last_success_at: None,
+        created_at: now,
+    };
+    fleet.database.insert_endpoint(&record).await.unwrap();
+    let mut ids = Vec::new();
+    for _ in 0..count {
+        let message = OutgoingMessage::test(&id.to_string(), now);
+        assert!(
+            fleet
+                .database
+                .enqueue_for_endpoint(workspace, id, &message, now)
+                .await
+                .unwrap()
+        );
+        ids.push(message.id.to_string());
+    }
+    ids
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
