@@ -5,6 +5,11 @@
 //! with depth), a common and a rare status filter, searches that match one row, many rows and
 //! none (`search_text LIKE '%…%'` cannot seek, so "none" is the worst case: every entry of the
 //! workspace is examined), and the tenant API's list with and without an `end_user_id` filter.
+//!
+//! Baselines in the same run (issue 15): amolink's `/healthz` (the framework and the client,
+//! no work) and nginx serving the first page's very bytes as a static file. Each amolink case
+//! also reports the instance's CPU time per request (`/proc/{pid}/stat`, user + system, over
+//! every run of the case).
 
 use std::time::Instant;
 
@@ -16,9 +21,10 @@ use uuid::Uuid;
 use crate::{
     args::{Args, engine_name},
     instance::{Config, Instance, Keys},
+    proxy::{Nginx, NginxSite},
     rows,
     stats::Summary,
-    storage::Store,
+    storage::{ScratchDir, Store},
     web_client::{self, Timed},
 };
 
@@ -29,6 +35,10 @@ const DEEP_PAGES: usize = 100;
 
 /// What one case requests.
 enum Case {
+    /// Baseline: amolink's `GET /healthz`.
+    Healthz,
+    /// Baseline: nginx serving the first page's bytes as a file.
+    NginxStatic,
     FirstPage,
     DeepPages,
     /// `?status=…`
@@ -46,6 +56,8 @@ struct Target {
     client: reqwest::Client,
     base: String,
     api_key: String,
+    /// nginx serving `/connections.html`.
+    nginx: String,
 }
 
 impl Target {
@@ -77,6 +89,8 @@ fn query_value(raw: &str) -> String {
 impl Case {
     fn label(&self) -> String {
         match self {
+            Self::Healthz => "baseline: amolink `/healthz`".to_owned(),
+            Self::NginxStatic => "baseline: nginx, the first page as a static file".to_owned(),
             Self::FirstPage => "first page".to_owned(),
             Self::DeepPages => format!("next page ×{DEEP_PAGES} (to row {})", DEEP_PAGES * 50),
             Self::Status(status) => format!("status={status}"),
@@ -105,6 +119,17 @@ impl Case {
                     latencies.push(page.elapsed);
                 }
             }
+            Self::Healthz | Self::NginxStatic => {
+                let url = match self {
+                    Self::Healthz => format!("{}/healthz", target.base),
+                    _ => format!("{}/connections.html", target.nginx),
+                };
+                for _ in 0..requests {
+                    let answer = web_client::timed(target.client.get(&url)).await?;
+                    ensure!(answer.status == 200, "GET {url} answered {}", answer.status);
+                    latencies.push(answer.elapsed);
+                }
+            }
             _ => {
                 for i in 0..requests {
                     let page = target.get(&self.path(i)).await?;
@@ -126,7 +151,8 @@ impl Case {
 
     fn path(&self, i: usize) -> String {
         match self {
-            Self::FirstPage | Self::DeepPages => "/connections".to_owned(),
+            Self::FirstPage | Self::DeepPages | Self::NginxStatic => "/connections".to_owned(),
+            Self::Healthz => "/healthz".to_owned(),
             Self::Status(status) => format!("/connections?status={status}"),
             Self::Search(_, terms) => format!("/connections?q={}", query_value(cycle(terms, i))),
             Self::ApiFirstPage => "/api/v1/connections".to_owned(),
@@ -181,10 +207,11 @@ async fn measure(store: &Store, rows: usize, runs: usize) -> anyhow::Result<()> 
     web_client::sign_up(&client, &instance.base_url, &email).await?;
     let workspace = workspace_of(store, &email).await?;
     let api_key = web_client::api_key(&client, &instance.base_url).await?;
-    let target = Target {
+    let mut target = Target {
         client,
         base: instance.base_url.clone(),
         api_key,
+        nginx: String::new(),
     };
 
     let started = Instant::now();
@@ -204,7 +231,20 @@ async fn measure(store: &Store, rows: usize, runs: usize) -> anyhow::Result<()> 
             .await?;
     }
 
+    // The static baseline: nginx serving the first page's bytes.
+    let scratch = ScratchDir::new("connections-page")?;
+    let files = scratch.path.join("static");
+    std::fs::create_dir_all(&files)?;
+    std::fs::write(
+        files.join("connections.html"),
+        target.get("/connections").await?.body,
+    )?;
+    let nginx = Nginx::start(&scratch, &NginxSite::Static(&files))?;
+    target.nginx.clone_from(&nginx.base_url);
+
     let cases = [
+        Case::Healthz,
+        Case::NginxStatic,
         Case::FirstPage,
         Case::DeepPages,
         Case::Status("needs_reauth"),
@@ -220,20 +260,32 @@ async fn measure(store: &Store, rows: usize, runs: usize) -> anyhow::Result<()> 
         case.measure(&target, 3).await?;
     }
     let mut results: Vec<Vec<Summary>> = cases.iter().map(|_| Vec::new()).collect();
+    // amolink's CPU time and requests per case, over all runs.
+    let mut cpu = vec![(0.0_f64, 0_usize); cases.len()];
+    let ticks = clock_ticks_per_second()?;
     for _ in 0..runs {
-        for (case, summaries) in cases.iter().zip(&mut results) {
+        for ((case, summaries), spent) in cases.iter().zip(&mut results).zip(&mut cpu) {
+            let before = cpu_ms(instance.pid(), ticks)?;
             let latencies = case.measure(&target, case.requests()).await?;
+            spent.0 += cpu_ms(instance.pid(), ticks)? - before;
+            spent.1 += latencies.len();
             summaries.extend(Summary::of(&latencies));
         }
     }
 
     println!(
-        "\n| case | requests | p50 ms | p95 ms | p99 ms | max ms |\n|---|---|---|---|---|---|"
+        "\n| case | requests | p50 ms | p95 ms | p99 ms | max ms | amolink CPU ms/request |\n\
+         |---|---|---|---|---|---|---|"
     );
-    for (case, summaries) in cases.iter().zip(&results) {
+    for ((case, summaries), (spent, requests)) in cases.iter().zip(&results).zip(&cpu) {
         let summary = Summary::median_of(summaries).context("no samples")?;
+        let per_request = match case {
+            Case::NginxStatic => "—".to_owned(),
+            #[expect(clippy::cast_precision_loss, reason = "a request count")]
+            _ => format!("{:.3}", spent / (*requests).max(1) as f64),
+        };
         println!(
-            "| {} | {} | {} |",
+            "| {} | {} | {} | {per_request} |",
             case.label(),
             summary.count,
             summary.cells()
@@ -241,6 +293,31 @@ async fn measure(store: &Store, rows: usize, runs: usize) -> anyhow::Result<()> 
     }
     println!("(medians over {runs} runs of each case; max is the worst of all runs)");
     Ok(())
+}
+
+/// `getconf CLK_TCK`: the unit of `/proc/{pid}/stat`'s CPU times.
+fn clock_ticks_per_second() -> anyhow::Result<f64> {
+    let out = std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .context("getconf CLK_TCK")?;
+    Ok(String::from_utf8_lossy(&out.stdout).trim().parse()?)
+}
+
+/// The CPU time process `pid` has used so far (user + system, every thread), in ms.
+fn cpu_ms(pid: u32, ticks_per_second: f64) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // After `pid (comm) `: state is the first field, utime the 12th and stime the 13th.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .context("unexpected /proc/pid/stat")?
+        .1
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| -> anyhow::Result<f64> {
+        Ok(fields.get(i).context("short /proc/pid/stat")?.parse()?)
+    };
+    Ok((ticks(11)? + ticks(12)?) * 1000.0 / ticks_per_second)
 }
 
 /// The workspace the signed-up owner `email` belongs to.

@@ -109,7 +109,7 @@ async fn measure(store: &Store, args: &Args) -> anyhow::Result<()> {
     std::fs::write(&direct_script, direct_lua(&targets))?;
     let amolink_script = dir.path.join("amolink.lua");
     std::fs::write(&amolink_script, amolink_lua(&targets))?;
-    let nginx = Nginx::start(&dir, &sim.base_url())?;
+    let nginx = Nginx::start(&dir, &NginxSite::Proxy(&sim.base_url()))?;
 
     let instance = Instance::start(&Config {
         database_url: &store.url,
@@ -337,11 +337,18 @@ impl Drop for Daemon {
     }
 }
 
-/// nginx (Debian's `nginx-light`) as a plain reverse proxy in front of the simulator, with
-/// upstream keep-alive: what a well-configured proxy costs on this box.
-struct Nginx {
+/// nginx (Debian's `nginx-light`), a baseline: what a well-configured server costs on this box.
+pub(crate) struct Nginx {
     _daemon: Daemon,
-    base_url: String,
+    pub(crate) base_url: String,
+}
+
+/// What nginx serves.
+pub(crate) enum NginxSite<'a> {
+    /// A plain reverse proxy in front of `upstream`, with upstream keep-alive.
+    Proxy(&'a str),
+    /// The files of a folder.
+    Static(&'a std::path::Path),
 }
 
 fn free_port() -> anyhow::Result<u16> {
@@ -351,9 +358,23 @@ fn free_port() -> anyhow::Result<u16> {
 }
 
 impl Nginx {
-    fn start(dir: &ScratchDir, upstream: &str) -> anyhow::Result<Self> {
+    pub(crate) fn start(dir: &ScratchDir, site: &NginxSite<'_>) -> anyhow::Result<Self> {
         let port = free_port()?;
-        let upstream = upstream.trim_start_matches("http://");
+        let (upstream, location) = match site {
+            NginxSite::Proxy(upstream) => (
+                format!(
+                    "upstream sim {{ server {}; keepalive 64; }}\n  ",
+                    upstream.trim_start_matches("http://")
+                ),
+                "location / { proxy_pass http://sim; proxy_http_version 1.1; \
+                 proxy_set_header Connection \"\"; proxy_set_header Host $http_host; }"
+                    .to_owned(),
+            ),
+            NginxSite::Static(files) => (
+                String::new(),
+                format!("location / {{ root {}; }}", files.display()),
+            ),
+        };
         let root = dir.path.display();
         let config = format!(
             "worker_processes 2;\npid {root}/nginx.pid;\nerror_log {root}/nginx-error.log;\n\
@@ -361,10 +382,7 @@ impl Nginx {
              http {{\n  access_log off;\n  client_body_temp_path {root}/nginx-body;\n  \
              proxy_temp_path {root}/nginx-proxy;\n  fastcgi_temp_path {root}/nginx-fastcgi;\n  \
              uwsgi_temp_path {root}/nginx-uwsgi;\n  scgi_temp_path {root}/nginx-scgi;\n  \
-             upstream sim {{ server {upstream}; keepalive 64; }}\n  \
-             server {{\n    listen 127.0.0.1:{port};\n    \
-             location / {{ proxy_pass http://sim; proxy_http_version 1.1; \
-             proxy_set_header Connection \"\"; proxy_set_header Host $http_host; }}\n  }}\n}}\n"
+             {upstream}server {{\n    listen 127.0.0.1:{port};\n    {location}\n  }}\n}}\n"
         );
         let file = dir.path.join("nginx.conf");
         std::fs::write(&file, config)?;
