@@ -15,17 +15,19 @@ const VIEWS: usize = 10_000;
 const BURST: u32 = 100;
 const PER_SECOND: f64 = 10.0;
 
-async fn count(app: &TestApp, table: &str) -> i64 {
+/// The one value `sql` selects (as column `v`).
+async fn scalar<T: sea_orm::TryGetable>(app: &TestApp, sql: String) -> T {
     let conn = app.database.connection();
     let row = conn
-        .query_one_raw(Statement::from_string(
-            conn.get_database_backend(),
-            format!("SELECT COUNT(*) AS n FROM {table}"),
-        ))
+        .query_one_raw(Statement::from_string(conn.get_database_backend(), sql))
         .await
         .unwrap()
         .unwrap();
-    row.try_get("", "n").unwrap()
+    row.try_get("", "v").unwrap()
+}
+
+async fn count(app: &TestApp, table: &str) -> i64 {
+    scalar(app, format!("SELECT COUNT(*) AS v FROM {table}")).await
 }
 
 /// Sends `VIEWS` GETs of `paths` (in turn) from one address, 16 at a time; the statuses seen.
@@ -56,18 +58,7 @@ async fn one_address_gets_a_bounded_share_of_the_public_pages(engine: Engine) {
     })
     .await;
     app.signed_in_browser("ann@example.com", "Acme").await;
-    let key = {
-        let conn = app.database.connection();
-        let row = conn
-            .query_one_raw(Statement::from_string(
-                conn.get_database_backend(),
-                "SELECT \"key\" FROM connect_buttons".to_owned(),
-            ))
-            .await
-            .unwrap()
-            .unwrap();
-        row.try_get::<String>("", "key").unwrap()
-    };
+    let key: String = scalar(&app, "SELECT \"key\" AS v FROM connect_buttons".to_owned()).await;
     let sessions_before = count(&app, "web_sessions").await;
     let flows_before = count(&app, "connect_flows").await;
 
@@ -160,16 +151,7 @@ async fn one_button_gets_a_bounded_share_of_connect_views_from_every_address(eng
     })
     .await;
     app.signed_in_browser("ann@example.com", "Acme").await;
-    let conn = app.database.connection();
-    let row = conn
-        .query_one_raw(Statement::from_string(
-            conn.get_database_backend(),
-            "SELECT \"key\" FROM connect_buttons".to_owned(),
-        ))
-        .await
-        .unwrap()
-        .unwrap();
-    let key: String = row.try_get("", "key").unwrap();
+    let key: String = scalar(&app, "SELECT \"key\" AS v FROM connect_buttons".to_owned()).await;
     let client = reqwest::Client::new();
     let mut statuses = Vec::new();
     for n in 1..=10u8 {
@@ -385,16 +367,9 @@ both_engines!(anonymous_pages_leave_no_session_rows);
 
 /// The id of the only workspace.
 async fn only_workspace(app: &TestApp) -> domain::ids::WorkspaceId {
-    let conn = app.database.connection();
-    let row = conn
-        .query_one_raw(Statement::from_string(
-            conn.get_database_backend(),
-            "SELECT id FROM workspaces".to_owned(),
-        ))
-        .await
-        .unwrap()
-        .unwrap();
-    domain::ids::WorkspaceId::from_uuid(row.try_get::<uuid::Uuid>("", "id").unwrap())
+    domain::ids::WorkspaceId::from_uuid(
+        scalar(app, "SELECT id AS v FROM workspaces".to_owned()).await,
+    )
 }
 
 async fn a_workspace_cannot_hold_api_keys_past_the_cap(engine: Engine) {
@@ -493,18 +468,8 @@ async fn a_workspace_cannot_hold_open_connect_sessions_past_the_cap(engine: Engi
     let (_tenant, key) = tenant_with_key(&app, "ann@example.com").await;
     let api = Api::new(&app, &key);
     let workspace = only_workspace(&app).await;
-    let button = {
-        let conn = app.database.connection();
-        let row = conn
-            .query_one_raw(Statement::from_string(
-                conn.get_database_backend(),
-                "SELECT id FROM connect_buttons".to_owned(),
-            ))
-            .await
-            .unwrap()
-            .unwrap();
-        ButtonId::from_uuid(row.try_get::<uuid::Uuid>("", "id").unwrap())
-    };
+    let button =
+        ButtonId::from_uuid(scalar(&app, "SELECT id AS v FROM connect_buttons".to_owned()).await);
     // One through the API, the rest behind its back (the same rows the API would write).
     let first = api
         .call(

@@ -63,11 +63,18 @@ impl Budget {
     /// (`until + window` not yet passed) add up to at most `per_window`. A share counts for a
     /// window after it ends, and an owner that renews with fewer slots keeps the difference
     /// counted for a window as well, because its sends of the last window are what they are.
-    /// An owner alone gets everything; owners competing (holding shares, or having asked in
-    /// vain recently) split the limit, the first to renew rounding up.
+    /// An owner alone gets everything; owners competing (holding shares, having held one in
+    /// the last two terms, or having asked in vain recently) split the limit, the first to
+    /// renew rounding up. Counting recent holders matters when two instances take turns at a
+    /// quiet integration: otherwise each, finding the other's share just ended, took every
+    /// slot for a whole term and the other waited a term for its next call.
     pub fn lease(&mut self, owner: &str, now: i64, limit: Limit, term_ms: i64) -> Lease {
         let window = limit.window_ms;
-        self.shares.retain(|share| share.until + window > now);
+        // Shares stay listed for two terms after they end (their owners still compete); they
+        // count against the limit only until one window after their end.
+        self.shares
+            .retain(|share| share.until + window.max(2 * term_ms) > now);
+        let live = |share: &&Share| share.until + window > now;
         self.wants
             .retain(|(who, at)| now - *at < 2 * term_ms && who != owner);
         if self.paused_until > now {
@@ -79,6 +86,7 @@ impl Budget {
         let others: usize = self
             .shares
             .iter()
+            .filter(live)
             .filter(|share| share.owner != owner)
             .map(|share| share.slots)
             .sum();
@@ -86,6 +94,7 @@ impl Budget {
         let recent = self
             .shares
             .iter()
+            .filter(live)
             .filter(|share| share.owner == owner)
             .map(|share| share.slots)
             .max()
@@ -106,6 +115,7 @@ impl Budget {
             let retry_at = self
                 .shares
                 .iter()
+                .filter(live)
                 .map(|share| share.until + window)
                 .min()
                 .unwrap_or(now);
@@ -241,10 +251,45 @@ mod tests {
             budget.lease("b", 4_199, LIMIT, TERM),
             Lease::Refused { .. }
         ));
+        // Its slots are free; it still counts as a contender for two terms after its end.
         assert!(matches!(
             budget.lease("b", 4_200, LIMIT, TERM),
+            Lease::Granted { slots: 4, .. }
+        ));
+        assert!(matches!(
+            budget.lease("b", 9_000, LIMIT, TERM),
             Lease::Granted { slots: 7, .. }
         ));
+    }
+
+    /// Two instances taking turns at a quiet integration split it instead of each taking every
+    /// slot for a term while the other waits.
+    #[test]
+    fn instances_taking_turns_split_the_budget() {
+        let mut budget = Budget::default();
+        budget.lease("a", 0, LIMIT, TERM);
+        assert!(matches!(
+            budget.lease("b", 400, LIMIT, TERM),
+            Lease::Refused {
+                retry_at: 4_200,
+                ..
+            }
+        ));
+        assert_eq!(
+            budget.lease("b", 4_200, LIMIT, TERM),
+            Lease::Granted {
+                slots: 4,
+                until: 7_200
+            }
+        );
+        // a's share ended; it gets the rest at once.
+        assert_eq!(
+            budget.lease("a", 4_600, LIMIT, TERM),
+            Lease::Granted {
+                slots: 3,
+                until: 7_600
+            }
+        );
     }
 
     #[test]

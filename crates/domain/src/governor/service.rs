@@ -503,6 +503,28 @@ mod tests {
         assert!(densest(&times, Duration::from_secs(1)) <= 7, "{times:?}");
     }
 
+    /// Two instances taking turns at a quiet integration (a load balancer's round robin, one
+    /// call every 400 ms): once the first split is made, no call waits. Before recent holders
+    /// counted as contenders, every call waited 3.6 s for the other instance's share to end.
+    #[tokio::test(start_paused = true)]
+    async fn instances_taking_turns_wait_only_for_the_first_split() {
+        let store = Arc::new(MemoryBudgets::default());
+        let instances = [governor(&store, "a"), governor(&store, "b")];
+        let id = Integration::new("cid");
+        let mut waits = Vec::new();
+        for round in 0..100 {
+            let asked = Instant::now();
+            instances[round % 2].admit(&id).await.expect("admitted");
+            waits.push(Instant::now() - asked);
+            tokio::time::sleep(Duration::from_millis(400)).await;
+        }
+        assert!(
+            waits[1] <= policy().share_term + Duration::from_millis(1_200),
+            "{waits:?}"
+        );
+        assert!(waits[2..].iter().all(|wait| wait.is_zero()), "{waits:?}");
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_pause_stops_callers_and_refuses_those_it_would_keep_too_long() {
         let store = Arc::new(MemoryBudgets::default());

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::Role;
+use super::{Role, TeamError};
 use crate::{
     accounts::Email,
     connect::Button,
@@ -119,6 +119,20 @@ pub enum MembershipChange {
     NotAMember,
     /// Refused: the workspace would have no owner left.
     LastOwner,
+}
+
+impl MembershipChange {
+    /// The change as a result: a refusal becomes its [`TeamError`].
+    ///
+    /// # Errors
+    /// [`TeamError::NotAMember`] and [`TeamError::LastOwner`].
+    pub const fn done(self) -> Result<(), TeamError> {
+        match self {
+            Self::Done => Ok(()),
+            Self::NotAMember => Err(TeamError::NotAMember),
+            Self::LastOwner => Err(TeamError::LastOwner),
+        }
+    }
 }
 
 /// How accepting an invitation ended (a compare-and-set on the invitation).

@@ -11,8 +11,8 @@ use secrecy::{ExposeSecret as _, SecretString};
 use url::Url;
 
 use super::{
-    Acceptance, InviteRecord, InviteState, Membership, MembershipChange, NewInvite, NewUser,
-    Permission, Role, TeamError, TeamStore, Teammate, WorkspaceDeletionStore,
+    Acceptance, InviteRecord, InviteState, Membership, NewInvite, NewUser, Permission, Role,
+    TeamError, TeamStore, Teammate, WorkspaceDeletionStore,
 };
 use crate::{
     Error, StoreError,
@@ -454,16 +454,11 @@ impl Teams {
         if mate.role == role {
             return Ok(());
         }
-        match self
-            .deps
+        self.deps
             .store
             .set_role(actor.workspace_id, user, role)
             .await?
-        {
-            MembershipChange::Done => {}
-            MembershipChange::NotAMember => return Err(TeamError::NotAMember.into()),
-            MembershipChange::LastOwner => return Err(TeamError::LastOwner.into()),
-        }
+            .done()?;
         self.deps
             .audit
             .record(
@@ -496,16 +491,11 @@ impl Teams {
         if user == actor.user_id {
             return Err(TeamError::OwnMembership.into());
         }
-        match self
-            .deps
+        self.deps
             .store
             .transfer_ownership(actor.workspace_id, actor.user_id, user)
             .await?
-        {
-            MembershipChange::Done => {}
-            MembershipChange::NotAMember => return Err(TeamError::NotAMember.into()),
-            MembershipChange::LastOwner => return Err(TeamError::LastOwner.into()),
-        }
+            .done()?;
         self.deps
             .audit
             .record(
@@ -538,16 +528,11 @@ impl Teams {
         if mate.role == Role::Owner && actor.role != Role::Owner {
             return Err(TeamError::NotPermitted.into());
         }
-        match self
-            .deps
+        self.deps
             .store
             .remove_member(actor.workspace_id, user)
             .await?
-        {
-            MembershipChange::Done => {}
-            MembershipChange::NotAMember => return Err(TeamError::NotAMember.into()),
-            MembershipChange::LastOwner => return Err(TeamError::LastOwner.into()),
-        }
+            .done()?;
         self.deps
             .audit
             .record(
@@ -567,16 +552,11 @@ impl Teams {
     /// # Errors
     /// [`TeamError::LastOwner`] for the only owner.
     pub async fn leave(&self, actor: &Member, by: &Principal) -> Result<(), Error> {
-        match self
-            .deps
+        self.deps
             .store
             .remove_member(actor.workspace_id, actor.user_id)
             .await?
-        {
-            MembershipChange::Done => {}
-            MembershipChange::NotAMember => return Err(TeamError::NotAMember.into()),
-            MembershipChange::LastOwner => return Err(TeamError::LastOwner.into()),
-        }
+            .done()?;
         self.deps
             .audit
             .record(
