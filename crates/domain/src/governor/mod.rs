@@ -34,7 +34,9 @@
 //! [`GovernorPolicy::share_term`], 3 s, while an integration is busy on an instance) is a
 //! transaction. An instance alone gets all 7 slots, so an idle integration's first burst goes at
 //! once; instances competing for one integration split the slots when they renew (one that found
-//! none free leaves a note the holders read).
+//! none free leaves a note the holders read, and an instance that held a share in the last two
+//! terms still competes, so instances taking turns split the budget rather than each holding all
+//! of it for a term while the other waits).
 //!
 //! **Ends are conservative**: an instance computes its local end of a share from an instant taken
 //! before the transaction that granted it, never later than the database's `T`, so it never
