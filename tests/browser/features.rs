@@ -2,7 +2,8 @@
 //! add-button form (its script switches the title and theme), editing and deleting a button
 //! (with the confirmation), sending a test event to a webhook endpoint, logging out, a declined
 //! consent on the hosted page, the team flows in two browser sessions (invite, accept, a viewer
-//! cannot revoke) and a keyboard-only pass (Tab and Enter to sign up and create an API key).
+//! cannot revoke) and a keyboard-only pass (Tab and Enter to sign up and create an API key), each
+//! in English and in Russian.
 //!
 //! Every page is checked as the rest of the suite does — no console error or CSP violation, no
 //! serious axe violation — and saved under `target/browser-screenshots/features/`.
@@ -452,10 +453,14 @@ async fn tab_to(driver: &Driver, css: &str) -> Result<()> {
     anyhow::bail!("Tab never reached {css}")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_keyboard_alone_signs_up_and_creates_an_api_key() -> Result<()> {
+in_both_languages!(
+    keyboard_story: the_keyboard_alone_signs_up_and_creates_an_api_key,
+    the_keyboard_alone_signs_up_and_creates_an_api_key_in_russian
+);
+
+async fn keyboard_story(lang: Lang) -> Result<()> {
     let demo = Demo::spawn(Vec::new()).await?;
-    let driver = Driver::start().await?;
+    let driver = Driver::start_in(Some(lang.code())).await?;
     driver.goto(&demo.url("/signup")).await?;
     for (field, text) in [
         ("email", "keys@acme.example"),
@@ -467,7 +472,7 @@ async fn the_keyboard_alone_signs_up_and_creates_an_api_key() -> Result<()> {
     }
     driver.active_element().await?.send_keys(ENTER).await?;
     wait_for_url(&driver, &demo.url("/dashboard")).await?;
-    step(&driver, "keyboard-dashboard").await?;
+    step(&driver, &at(lang, "keyboard-dashboard")).await?;
 
     driver.goto(&demo.url("/settings/api-keys")).await?;
     tab_to(
@@ -488,7 +493,7 @@ async fn the_keyboard_alone_signs_up_and_creates_an_api_key() -> Result<()> {
         .text()
         .await?;
     ensure!(key.starts_with("alk_"), "the new key is {key:?}");
-    step(&driver, "keyboard-api-key").await
+    step(&driver, &at(lang, "keyboard-api-key")).await
 }
 
 /// A connection with traffic, for the README: proxied calls (some answered 404 by amoCRM), then
