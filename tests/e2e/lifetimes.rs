@@ -167,8 +167,9 @@ async fn short_tokens_stay_fresh_for_forty_seconds(engine: Engine, instances: us
             .all(|call| call.presented_latest == Some(true) && call.issued),
         "always the latest refresh token: {refreshes:?}"
     );
-    // A storm took 15 s; a bound this loose cannot flake on a busy machine.
-    assert!(slowest < Duration::from_secs(5), "{slowest:?}");
+    // Well within a second, with two instances too: a storm took 15 s, and instances taking
+    // turns at one connection once waited 3.6 s for each other's budget share.
+    assert!(slowest < Duration::from_secs(1), "{slowest:?}");
 
     // The refreshes show in /metrics, per connection, beside the refused-by-policy counter.
     let mut calls_reported = 0;

@@ -69,6 +69,20 @@ impl Budget {
     /// quiet integration: otherwise each, finding the other's share just ended, took every
     /// slot for a whole term and the other waited a term for its next call.
     pub fn lease(&mut self, owner: &str, now: i64, limit: Limit, term_ms: i64) -> Lease {
+        self.lease_up_to(owner, now, limit, term_ms, limit.per_window)
+    }
+
+    /// [`Self::lease`] for at most `wanted` slots (at least one): an instance asks for what its
+    /// callers need, so the rest stays free for another instance to take at once instead of
+    /// waiting for this share to end.
+    pub fn lease_up_to(
+        &mut self,
+        owner: &str,
+        now: i64,
+        limit: Limit,
+        term_ms: i64,
+        wanted: usize,
+    ) -> Lease {
         let window = limit.window_ms;
         // Shares stay listed for two terms after they end (their owners still compete); they
         // count against the limit only until one window after their end.
@@ -109,7 +123,11 @@ impl Budget {
         contenders.sort_unstable();
         contenders.dedup();
         let fair = limit.per_window.div_ceil(contenders.len().max(1));
-        let slots = limit.per_window.saturating_sub(others).min(fair);
+        let slots = limit
+            .per_window
+            .saturating_sub(others)
+            .min(fair)
+            .min(wanted.max(1));
         if slots == 0 {
             self.wants.push((owner.to_owned(), now));
             let retry_at = self
@@ -331,7 +349,9 @@ mod tests {
                 if rng.gen_bool(0.03) {
                     budget.pause(now + rng.gen_range(0..3_000));
                 }
-                if let Lease::Granted { slots, until } = budget.lease(owners[who], now, LIMIT, TERM)
+                let wanted = rng.gen_range(1..=LIMIT.per_window);
+                if let Lease::Granted { slots, until } =
+                    budget.lease_up_to(owners[who], now, LIMIT, TERM, wanted)
                 {
                     held[who] = Some((slots, until));
                 }
