@@ -59,7 +59,7 @@ struct LaneState {
     share: Option<LocalShare>,
     /// This instance's sends of the last window, oldest first.
     sends: VecDeque<Instant>,
-    /// When this instance last asked for a bigger share (at most once a window).
+    /// When a try to grow the share last got nothing more: no new try for a window after.
     grown_at: Option<Instant>,
 }
 
@@ -277,17 +277,14 @@ impl Governor {
                 let wanted = (share.slots * 2)
                     .max(lane.queued.load(Ordering::Acquire) + state.sends.len())
                     .min(limit);
-                // A refusal leaves this share as it is.
+                // A refusal leaves this share as it is; a grant replaces it, even a smaller one.
                 match self.take_share(id, wanted).await? {
-                    Ok(grown) if grown.slots > share.slots => {
-                        lane.keep(grown.until + window);
-                        state.share = Some(grown);
-                        continue;
-                    }
-                    Ok(same) => {
-                        lane.keep(same.until + window);
-                        state.share = Some(same);
-                        state.grown_at = Some(now);
+                    Ok(renewed) => {
+                        if renewed.slots <= share.slots {
+                            state.grown_at = Some(now);
+                        }
+                        lane.keep(renewed.until + window);
+                        state.share = Some(renewed);
                         continue;
                     }
                     Err(_) => state.grown_at = Some(now),
