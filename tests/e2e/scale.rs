@@ -1,10 +1,16 @@
-//! Issue 15 on one machine: API keys cached per instance with a stated invalidation bound, and
-//! SQLite's write-ahead log kept short by housekeeping.
+//! Issue 15 on one machine: API keys and connections (sealed tokens included) cached per
+//! instance with a stated invalidation bound, and SQLite's write-ahead log kept short by
+//! housekeeping.
 
 use amolink_tests::{Engine, Page, both_engines, spawn_app};
-use domain::api_keys::KEY_CACHE_TTL;
+use domain::{api_keys::KEY_CACHE_TTL, connections::CONNECTION_CACHE_TTL};
+use reqwest::Method;
 
-use crate::api_keys::{create_key, list_status};
+use crate::{
+    api::Api,
+    api_keys::{create_key, list_status},
+    proxy::{Setup, setup},
+};
 
 /// A key is cached by every instance that used it. Revoked on one instance, it is refused
 /// there at once and by the other instance within [`KEY_CACHE_TTL`].
@@ -37,7 +43,55 @@ async fn a_key_revoked_on_one_instance_is_refused_by_the_other_within_the_bound(
     );
 }
 
-both_engines!(a_key_revoked_on_one_instance_is_refused_by_the_other_within_the_bound);
+/// What the proxy and token vending answer for a connection, through `api`.
+async fn proxy_and_vend(api: &Api, id: &str) -> (u16, u16) {
+    let proxied = api
+        .call(
+            Method::GET,
+            &format!("/connections/{id}/proxy/api/v4/account"),
+            None,
+        )
+        .await;
+    let vended = api
+        .call(Method::POST, &format!("/connections/{id}/token"), None)
+        .await;
+    (proxied.status().as_u16(), vended.status().as_u16())
+}
+
+/// A connection is cached by every instance that proxied or vended for it. Revoked on one
+/// instance, it is refused there at once and by the other instance within
+/// [`CONNECTION_CACHE_TTL`].
+async fn a_connection_revoked_on_one_instance_is_refused_by_the_other_within_the_bound(
+    engine: Engine,
+) {
+    let app = spawn_app(engine).await;
+    let other = app.sibling(&app.master_keys).await;
+    let Setup { tenant, id, api } = setup(&app).await;
+    let there = api.at(&other.address);
+    assert_eq!(proxy_and_vend(&api, &id).await, (200, 200));
+    assert_eq!(
+        proxy_and_vend(&there, &id).await,
+        (200, 200),
+        "now cached there"
+    );
+    assert_eq!(tenant.revoke(&id).await.status(), 303);
+    assert_eq!(
+        proxy_and_vend(&api, &id).await,
+        (409, 409),
+        "refused at once where it was revoked"
+    );
+    tokio::time::sleep(CONNECTION_CACHE_TTL).await;
+    assert_eq!(
+        proxy_and_vend(&there, &id).await,
+        (409, 409),
+        "refused by the other instance within the bound"
+    );
+}
+
+both_engines!(
+    a_key_revoked_on_one_instance_is_refused_by_the_other_within_the_bound,
+    a_connection_revoked_on_one_instance_is_refused_by_the_other_within_the_bound
+);
 
 /// Housekeeping checkpoints SQLite's write-ahead log and truncates it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

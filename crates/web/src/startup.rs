@@ -23,11 +23,12 @@ use domain::{
     buttons::Buttons,
     clock::{Clock, SystemClock},
     connect::{ConnectDeps, ConnectService, ConnectUrls, FlowSettings},
-    connections::Connections,
+    connections::{CachedConnections, ConnectionCache, Connections},
     crypto::Keyring,
     governor::{Governor, GovernorPolicy},
     keeper::{Keeper, KeeperDeps, RefreshPolicy},
     mail::{MailOutbox, Mailer},
+    ports::ConnectionRepository,
     relay::Subscriber,
     teams::{Teams, TeamsDeps},
 };
@@ -300,9 +301,17 @@ fn serve(
         GovernorPolicy::default(),
         &instance,
     ));
+    // Every writer of connections on this instance but the keeper goes through the cached
+    // repository, which forgets what it changed; the keeper forgets what it refreshed.
+    let connection_cache = Arc::new(ConnectionCache::default());
+    let cached_connections: Arc<dyn ConnectionRepository> = Arc::new(CachedConnections::new(
+        database.clone(),
+        connection_cache.clone(),
+    ));
     let keeper = Keeper::new(KeeperDeps {
         store: database.clone(),
         connections: database.clone(),
+        cache: connection_cache.clone(),
         keyring: keyring.clone(),
         amocrm: amocrm.clone(),
         governor: governor.clone(),
@@ -317,6 +326,7 @@ fn serve(
     });
     let access = crate::api::access_services(
         &database,
+        connection_cache,
         keeper.clone(),
         governor.clone(),
         amocrm.clone(),
@@ -327,7 +337,7 @@ fn serve(
     let connect = ConnectService::new(ConnectDeps {
         buttons: database.clone(),
         flows: database.clone(),
-        connections: database.clone(),
+        connections: cached_connections.clone(),
         keyring: keyring.clone(),
         amocrm: amocrm.clone(),
         governor: governor.clone(),
@@ -369,7 +379,7 @@ fn serve(
     );
     let subscriber = relay.subscriber.clone();
     let connections = Connections::new(
-        database.clone(),
+        cached_connections,
         keyring.clone(),
         clock.clone(),
         audit.clone(),

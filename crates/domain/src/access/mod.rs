@@ -20,7 +20,7 @@ pub use tokens::{TokenVending, VendedToken};
 use crate::{
     Error, Message,
     clock::Clock,
-    connections::{ConnectionRecord, ConnectionStatus},
+    connections::{ConnectionCache, ConnectionRecord, ConnectionStatus},
     governor::Governor,
     keeper::Keeper,
     ports::ConnectionRepository,
@@ -30,6 +30,9 @@ use crate::{
 pub struct AccessDeps {
     pub keeper: Arc<Keeper>,
     pub connections: Arc<dyn ConnectionRepository>,
+    /// Connections read within the last second (shared with the keeper and every writer of
+    /// connections on this instance).
+    pub cache: Arc<ConnectionCache>,
     pub health: Arc<dyn ConnectionHealthStore>,
     pub governor: Arc<Governor>,
     pub amocrm: AmoClient,
@@ -69,15 +72,16 @@ fn ensure_usable(record: &ConnectionRecord) -> Result<(), Error> {
     }
 }
 
-/// Reads the connection of this workspace, refusing unusable ones.
+/// Reads the connection of this workspace (from the cache within its trust period), refusing
+/// unusable ones.
 async fn usable_connection(
     deps: &AccessDeps,
     workspace: crate::ids::WorkspaceId,
     id: crate::ids::ConnectionId,
-) -> Result<ConnectionRecord, Error> {
+) -> Result<Arc<ConnectionRecord>, Error> {
     let record = deps
-        .connections
-        .connection(workspace, id)
+        .cache
+        .read(deps.connections.as_ref(), workspace, id)
         .await?
         .ok_or(Error::NotFound)?;
     ensure_usable(&record)?;

@@ -218,12 +218,13 @@ impl Proxy {
             self.deps.clock.now(),
         );
         // The pause is what protects the account; a failed status write is only logged.
-        if let Err(e) = self
+        let marked = self
             .deps
             .health
             .mark_rate_limited(record.workspace, record.id, &change)
-            .await
-        {
+            .await;
+        self.deps.cache.forget(record.id);
+        if let Err(e) = marked {
             tracing::error!(connection_id = %record.id, error = %e, "could not mark a blocked connection");
         }
     }
@@ -235,12 +236,13 @@ impl Proxy {
             None,
             self.deps.clock.now(),
         );
-        match self
+        let cleared = self
             .deps
             .health
             .clear_rate_limited(record.workspace, record.id, &change)
-            .await
-        {
+            .await;
+        self.deps.cache.forget(record.id);
+        match cleared {
             Ok(true) => {
                 tracing::info!(connection_id = %record.id, "amoCRM answers again; connection active")
             }

@@ -1,9 +1,11 @@
 //! Connected amoCRM / Kommo accounts: what the tenant sees and may do with them.
 
+mod cache;
 pub mod lifecycle;
 mod model;
 mod service;
 
+pub use cache::{CONNECTION_CACHE_TTL, CachedConnections, ConnectionCache};
 pub use lifecycle::{Effects, Erasure, RelayEffect, StatusChange, Transition};
 pub use model::{
     Actor, ConnectionEvent, ConnectionFilter, ConnectionRecord, ConnectionStatus,

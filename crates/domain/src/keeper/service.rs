@@ -20,7 +20,8 @@ use crate::{
     clock::Clock,
     connect::hash_token,
     connections::{
-        Actor, ConnectionRecord, ConnectionStatus, SealedColumn, StatusChange, Transition,
+        Actor, ConnectionCache, ConnectionRecord, ConnectionStatus, SealedColumn, StatusChange,
+        Transition,
     },
     crypto::{Binding, Keyring},
     governor::{Governor, Integration},
@@ -85,7 +86,11 @@ pub struct Wanted {
 /// The pieces a [`Keeper`] works with.
 pub struct KeeperDeps {
     pub store: Arc<dyn KeeperStore>,
+    /// The database's connections: every read that decides on a refresh comes from here.
     pub connections: Arc<dyn ConnectionRepository>,
+    /// Connections read within the last second, shared with the proxy and token vending: a
+    /// token lookup looks here first, and a refresh forgets the connection it changed.
+    pub cache: Arc<ConnectionCache>,
     pub keyring: Arc<Keyring>,
     pub amocrm: AmoClient,
     /// amoCRM counts the keeper's API calls (the subdomain lookup) against the integration.
@@ -302,13 +307,23 @@ impl Keeper {
         let flight = self.flight(id);
         let _one_at_a_time = flight.lock().await;
         let mut refreshed = false;
+        // The first look may be served by the cache; every later one (after a refresh, or
+        // while another instance holds the lease) reads the database.
+        let mut first_look = true;
         loop {
-            let record = self
-                .deps
-                .connections
-                .connection(workspace, id)
-                .await?
-                .ok_or(Error::NotFound)?;
+            let record = if std::mem::take(&mut first_look) {
+                self.deps
+                    .cache
+                    .read(self.deps.connections.as_ref(), workspace, id)
+                    .await?
+            } else {
+                self.deps
+                    .connections
+                    .connection(workspace, id)
+                    .await?
+                    .map(Arc::new)
+            }
+            .ok_or(Error::NotFound)?;
             if !record.status.is_usable() {
                 return Err(Error::Conflict(Message::new("connection-needs-reauth")));
             }
@@ -455,7 +470,20 @@ impl Keeper {
     }
 
     /// Refreshes a connection this instance holds the lease of, from the row as claimed.
+    /// [`Self::refresh_leased`], then forgets the connection's cached copy, whatever happened
+    /// to it: its tokens, schedule or status may have changed.
     async fn refresh_claimed(
+        &self,
+        record: ConnectionRecord,
+        cause: RefreshCause,
+    ) -> Result<RefreshOutcome, Error> {
+        let id = record.id;
+        let outcome = self.refresh_leased(record, cause).await;
+        self.deps.cache.forget(id);
+        outcome
+    }
+
+    async fn refresh_leased(
         &self,
         record: ConnectionRecord,
         cause: RefreshCause,

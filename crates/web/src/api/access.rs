@@ -6,6 +6,7 @@ use domain::amo::{AmoClient, DomainAllowList};
 use domain::{
     access::{Access, AccessDeps},
     clock::Clock,
+    connections::ConnectionCache,
     governor::Governor,
     keeper::Keeper,
 };
@@ -16,6 +17,7 @@ use persistence::Database;
 #[must_use]
 pub fn access_services(
     database: &Arc<Database>,
+    cache: Arc<ConnectionCache>,
     keeper: Arc<Keeper>,
     governor: Arc<Governor>,
     amocrm: AmoClient,
@@ -26,6 +28,7 @@ pub fn access_services(
     Access::new(AccessDeps {
         keeper,
         connections: database.clone(),
+        cache,
         health: database.clone(),
         governor,
         amocrm,

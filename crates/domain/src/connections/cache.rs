@@ -1,0 +1,439 @@
+//! The connections this instance read recently, sealed tokens included, so a busy connection's
+//! proxied calls and vended tokens cost no database read each.
+//!
+//! Invalidation, the same rule as the API-key cache (`api_keys::cache`): an entry is trusted
+//! for at most [`CONNECTION_CACHE_TTL`] after it was read from the database. That is the bound
+//! within which a change made on another instance (a revocation, a refresh, a new status)
+//! reaches this one. A change made on this instance forgets the connection at once, so it is
+//! immediate here: every write goes through [`CachedConnections`] (the repository every service
+//! but the keeper uses) or the keeper, which forgets what it refreshed.
+//!
+//! What a stale entry can do within the bound is limited by how it is used:
+//! - Tokens are judged against the expiry amoCRM stated, read with them: a cached token is never
+//!   vended or sent with less than the keeper's send guard left, whatever its age.
+//! - Only the first look of the keeper's token lookups uses the cache. Everything that decides
+//!   on a refresh (the interval rule, the lease, a refused token's replacement) reads the
+//!   database.
+//! - Unknown connections are never cached, and a cached connection is only answered for its own
+//!   workspace.
+//!
+//! Tokens stay sealed in the cache; they are opened per use, like those read from the database.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use async_trait::async_trait;
+use quick_cache::sync::Cache;
+
+use super::{
+    ConnectionEvent, ConnectionFilter, ConnectionRecord, ConnectionSummary, NewEvent, Page,
+    PageCursor, StatusChange,
+};
+use crate::{
+    StoreError,
+    amo::Platform,
+    ids::{ConnectionId, WorkspaceId},
+    ports::ConnectionRepository,
+};
+
+/// How long a connection read from the database is trusted without reading it again: the bound
+/// for a change on another instance to take effect here.
+pub const CONNECTION_CACHE_TTL: Duration = Duration::from_secs(1);
+/// Connections kept at most; the least recently used go first.
+const CAPACITY: usize = 10_000;
+
+#[derive(Clone)]
+struct Entry {
+    record: Arc<ConnectionRecord>,
+    read_at: Instant,
+}
+
+/// A bounded map from connection id to the connection as last read, with a trust period.
+pub struct ConnectionCache {
+    entries: Cache<ConnectionId, Entry>,
+    ttl: Duration,
+    /// Bumped by every [`ConnectionCache::forget`]: a read that began before a change on this
+    /// instance must not put back what the change made stale.
+    generation: AtomicU64,
+}
+
+impl Default for ConnectionCache {
+    fn default() -> Self {
+        Self::new(CONNECTION_CACHE_TTL)
+    }
+}
+
+impl ConnectionCache {
+    #[must_use]
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            entries: Cache::new(CAPACITY),
+            ttl,
+            generation: AtomicU64::new(0),
+        }
+    }
+
+    /// The workspace's connection if it was read from the database within the trust period.
+    #[must_use]
+    pub fn get(&self, workspace: WorkspaceId, id: ConnectionId) -> Option<Arc<ConnectionRecord>> {
+        let entry = self.entries.get(&id)?;
+        if entry.read_at.elapsed() >= self.ttl {
+            self.entries.remove(&id);
+            return None;
+        }
+        (entry.record.workspace == workspace).then_some(entry.record)
+    }
+
+    /// Where the cache stands before a database read; see [`ConnectionCache::insert`].
+    #[must_use]
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Remembers a connection read by a read that began at `generation`, unless something was
+    /// forgotten since (the read may predate the change).
+    pub fn insert(&self, generation: u64, record: Arc<ConnectionRecord>) {
+        if self.generation() != generation {
+            return;
+        }
+        self.entries.insert(
+            record.id,
+            Entry {
+                record,
+                read_at: Instant::now(),
+            },
+        );
+    }
+
+    /// Forgets a connection this instance changed (or is about to read for a decision).
+    pub fn forget(&self, id: ConnectionId) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.entries.remove(&id);
+    }
+
+    /// The workspace's connection, from the cache within the trust period, else from `repo`.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub async fn read(
+        &self,
+        repo: &dyn ConnectionRepository,
+        workspace: WorkspaceId,
+        id: ConnectionId,
+    ) -> Result<Option<Arc<ConnectionRecord>>, StoreError> {
+        if let Some(record) = self.get(workspace, id) {
+            return Ok(Some(record));
+        }
+        let generation = self.generation();
+        let Some(record) = repo.connection(workspace, id).await? else {
+            return Ok(None);
+        };
+        let record = Arc::new(record);
+        self.insert(generation, record.clone());
+        Ok(Some(record))
+    }
+}
+
+/// The connection repository with reads served from a [`ConnectionCache`]: every write through
+/// it forgets the connection it changed, so this instance never reads its own stale data.
+pub struct CachedConnections {
+    inner: Arc<dyn ConnectionRepository>,
+    cache: Arc<ConnectionCache>,
+}
+
+impl CachedConnections {
+    #[must_use]
+    pub fn new(inner: Arc<dyn ConnectionRepository>, cache: Arc<ConnectionCache>) -> Self {
+        Self { inner, cache }
+    }
+}
+
+#[async_trait]
+impl ConnectionRepository for CachedConnections {
+    async fn connection_for_account(
+        &self,
+        workspace: WorkspaceId,
+        platform: Platform,
+        account_id: i64,
+    ) -> Result<Option<ConnectionId>, StoreError> {
+        self.inner
+            .connection_for_account(workspace, platform, account_id)
+            .await
+    }
+
+    async fn save_connection(
+        &self,
+        record: &ConnectionRecord,
+        events: &[NewEvent],
+    ) -> Result<(), StoreError> {
+        let saved = self.inner.save_connection(record, events).await;
+        self.cache.forget(record.id);
+        saved
+    }
+
+    async fn list_connections(
+        &self,
+        workspace: WorkspaceId,
+        filter: &ConnectionFilter,
+        after: Option<PageCursor>,
+        limit: u64,
+    ) -> Result<Page<ConnectionSummary>, StoreError> {
+        self.inner
+            .list_connections(workspace, filter, after, limit)
+            .await
+    }
+
+    async fn connection(
+        &self,
+        workspace: WorkspaceId,
+        id: ConnectionId,
+    ) -> Result<Option<ConnectionRecord>, StoreError> {
+        Ok(self
+            .cache
+            .read(self.inner.as_ref(), workspace, id)
+            .await?
+            .map(|record| ConnectionRecord::clone(&record)))
+    }
+
+    async fn events(
+        &self,
+        workspace: WorkspaceId,
+        id: ConnectionId,
+        limit: u64,
+    ) -> Result<Vec<ConnectionEvent>, StoreError> {
+        self.inner.events(workspace, id, limit).await
+    }
+
+    async fn change_status(
+        &self,
+        workspace: WorkspaceId,
+        id: ConnectionId,
+        change: &StatusChange,
+    ) -> Result<bool, StoreError> {
+        let changed = self.inner.change_status(workspace, id, change).await;
+        self.cache.forget(id);
+        changed
+    }
+
+    async fn connections_by_client_id(
+        &self,
+        client_id: &str,
+    ) -> Result<Vec<ConnectionRecord>, StoreError> {
+        self.inner.connections_by_client_id(client_id).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{
+        Mutex,
+        atomic::{AtomicUsize, Ordering},
+    };
+
+    use chrono::Utc;
+
+    use super::*;
+    use crate::connections::{Actor, ConnectionStatus, Transition};
+
+    fn record(workspace: WorkspaceId) -> ConnectionRecord {
+        let now = Utc::now();
+        ConnectionRecord {
+            id: ConnectionId::random(),
+            workspace,
+            platform: Platform::AmoCrm,
+            account_id: 1,
+            account_name: "Acme".into(),
+            host: "acme.amocrm.ru".into(),
+            api_domain: None,
+            client_id: "c".into(),
+            client_secret: None,
+            access_token: Some("sealed".into()),
+            refresh_token: None,
+            access_expires_at: None,
+            access_lifetime: None,
+            token_call: None,
+            next_refresh_at: None,
+            refresh_failures: 0,
+            status: ConnectionStatus::Active,
+            status_reason: None,
+            status_at: now,
+            connected_at: now,
+            last_refresh_at: None,
+            last_error: None,
+            end_user_id: None,
+            metadata: None,
+        }
+    }
+
+    /// One stored connection; counts the reads that reach it.
+    struct Stored {
+        record: Mutex<ConnectionRecord>,
+        reads: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl ConnectionRepository for Stored {
+        async fn connection_for_account(
+            &self,
+            _: WorkspaceId,
+            _: Platform,
+            _: i64,
+        ) -> Result<Option<ConnectionId>, StoreError> {
+            Ok(None)
+        }
+
+        async fn save_connection(
+            &self,
+            record: &ConnectionRecord,
+            _: &[NewEvent],
+        ) -> Result<(), StoreError> {
+            *self.record.lock().unwrap() = record.clone();
+            Ok(())
+        }
+
+        async fn list_connections(
+            &self,
+            _: WorkspaceId,
+            _: &ConnectionFilter,
+            _: Option<PageCursor>,
+            _: u64,
+        ) -> Result<Page<ConnectionSummary>, StoreError> {
+            Ok(Page {
+                items: Vec::new(),
+                next: None,
+            })
+        }
+
+        async fn connection(
+            &self,
+            workspace: WorkspaceId,
+            id: ConnectionId,
+        ) -> Result<Option<ConnectionRecord>, StoreError> {
+            self.reads.fetch_add(1, Ordering::SeqCst);
+            let record = self.record.lock().unwrap().clone();
+            Ok((record.workspace == workspace && record.id == id).then_some(record))
+        }
+
+        async fn events(
+            &self,
+            _: WorkspaceId,
+            _: ConnectionId,
+            _: u64,
+        ) -> Result<Vec<ConnectionEvent>, StoreError> {
+            Ok(Vec::new())
+        }
+
+        async fn change_status(
+            &self,
+            _: WorkspaceId,
+            _: ConnectionId,
+            change: &StatusChange,
+        ) -> Result<bool, StoreError> {
+            self.record.lock().unwrap().status = change.transition.target();
+            Ok(true)
+        }
+
+        async fn connections_by_client_id(
+            &self,
+            _: &str,
+        ) -> Result<Vec<ConnectionRecord>, StoreError> {
+            Ok(Vec::new())
+        }
+    }
+
+    fn stored(record: ConnectionRecord) -> Arc<Stored> {
+        Arc::new(Stored {
+            record: Mutex::new(record),
+            reads: AtomicUsize::new(0),
+        })
+    }
+
+    #[tokio::test]
+    async fn reads_within_the_trust_period_reach_the_database_once() {
+        let workspace = WorkspaceId::random();
+        let record = record(workspace);
+        let id = record.id;
+        let db = stored(record);
+        let cache = ConnectionCache::new(Duration::from_millis(100));
+        for _ in 0..5 {
+            let read = cache.read(db.as_ref(), workspace, id).await.unwrap();
+            assert_eq!(read.unwrap().id, id);
+        }
+        assert_eq!(db.reads.load(Ordering::SeqCst), 1);
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        cache.read(db.as_ref(), workspace, id).await.unwrap();
+        assert_eq!(
+            db.reads.load(Ordering::SeqCst),
+            2,
+            "read again after the period"
+        );
+    }
+
+    #[tokio::test]
+    async fn another_workspace_and_unknown_ids_are_never_answered_from_the_cache() {
+        let workspace = WorkspaceId::random();
+        let record = record(workspace);
+        let id = record.id;
+        let db = stored(record);
+        let cache = ConnectionCache::new(Duration::from_secs(60));
+        cache.read(db.as_ref(), workspace, id).await.unwrap();
+        let stranger = WorkspaceId::random();
+        assert!(cache.get(stranger, id).is_none());
+        assert!(
+            cache
+                .read(db.as_ref(), stranger, id)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let unknown = ConnectionId::random();
+        for _ in 0..2 {
+            assert!(
+                cache
+                    .read(db.as_ref(), workspace, unknown)
+                    .await
+                    .unwrap()
+                    .is_none()
+            );
+        }
+        assert_eq!(db.reads.load(Ordering::SeqCst), 4, "misses are not cached");
+    }
+
+    #[tokio::test]
+    async fn a_change_through_the_cached_repository_is_seen_at_once() {
+        let workspace = WorkspaceId::random();
+        let record = record(workspace);
+        let id = record.id;
+        let db = stored(record);
+        let cache = Arc::new(ConnectionCache::new(Duration::from_secs(60)));
+        let repo = CachedConnections::new(db.clone(), cache.clone());
+        let before = repo.connection(workspace, id).await.unwrap().unwrap();
+        assert_eq!(before.status, ConnectionStatus::Active);
+        let revoke = StatusChange::new(Transition::Revoke, Actor::Amolink, None, Utc::now());
+        assert!(repo.change_status(workspace, id, &revoke).await.unwrap());
+        let after = repo.connection(workspace, id).await.unwrap().unwrap();
+        assert_eq!(after.status, ConnectionStatus::Revoked);
+
+        let mut renamed = after.clone();
+        renamed.account_name = "Renamed".into();
+        repo.save_connection(&renamed, &[]).await.unwrap();
+        let read = repo.connection(workspace, id).await.unwrap().unwrap();
+        assert_eq!(read.account_name, "Renamed");
+        assert_eq!(db.reads.load(Ordering::SeqCst), 3, "one read per change");
+    }
+
+    #[test]
+    fn a_read_that_began_before_a_change_is_not_cached() {
+        let cache = ConnectionCache::new(Duration::from_secs(60));
+        let record = Arc::new(record(WorkspaceId::random()));
+        let before = cache.generation();
+        cache.forget(record.id);
+        cache.insert(before, record.clone());
+        assert!(cache.get(record.workspace, record.id).is_none());
+    }
+}
