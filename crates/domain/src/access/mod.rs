@@ -81,7 +81,7 @@ async fn usable_connection(
 ) -> Result<Arc<ConnectionRecord>, Error> {
     let record = deps
         .cache
-        .read(deps.connections.as_ref(), workspace, id)
+        .read(&deps.connections, workspace, id)
         .await?
         .ok_or(Error::NotFound)?;
     ensure_usable(&record)?;

@@ -11,7 +11,10 @@
 //! secret itself.
 
 use std::{
-    sync::atomic::{AtomicU64, Ordering},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -29,6 +32,9 @@ const CAPACITY: usize = 10_000;
 struct Entry {
     stored: StoredApiKey,
     read_at: Instant,
+    /// Set by the first use past half the trust period, which reads the key again in the
+    /// background: a busy key's entry is renewed before it runs out (the bound is unchanged).
+    renewing: Arc<AtomicBool>,
 }
 
 /// A bounded map from lookup digest to the stored key, with a trust period.
@@ -50,14 +56,27 @@ impl KeyCache {
     }
 
     /// The stored key for `digest` if it was read from the database within the trust period.
+    #[cfg(test)]
     pub(super) fn get(&self, digest: &str) -> Option<StoredApiKey> {
+        self.lookup(digest).map(|(stored, _)| stored)
+    }
+
+    /// [`Self::get`], and whether the caller should read the key again (the first use past
+    /// half the trust period).
+    pub(super) fn lookup(&self, digest: &str) -> Option<(StoredApiKey, bool)> {
         let entry = self.entries.get(digest)?;
-        if entry.read_at.elapsed() < self.ttl {
-            Some(entry.stored)
-        } else {
+        let age = entry.read_at.elapsed();
+        if age >= self.ttl {
             self.entries.remove(digest);
-            None
+            return None;
         }
+        let renew = age >= self.ttl / 2 && !entry.renewing.swap(true, Ordering::AcqRel);
+        Some((entry.stored, renew))
+    }
+
+    /// Forgets one key (read again and found gone).
+    pub(super) fn remove(&self, digest: &str) {
+        self.entries.remove(digest);
     }
 
     /// Where the cache stands before a database read; see [`KeyCache::insert`].
@@ -76,6 +95,7 @@ impl KeyCache {
             Entry {
                 stored,
                 read_at: Instant::now(),
+                renewing: Arc::default(),
             },
         );
     }
@@ -129,6 +149,22 @@ mod tests {
         assert!(cache.get("d").is_some());
         std::thread::sleep(Duration::from_millis(60));
         assert!(cache.get("d").is_none(), "expired entries are read again");
+    }
+
+    #[test]
+    fn the_first_use_past_half_the_period_and_only_it_renews() {
+        let cache = KeyCache::new(Duration::from_millis(100));
+        cache.insert(cache.generation(), "d".into(), stored());
+        assert_eq!(cache.lookup("d").map(|(_, renew)| renew), Some(false));
+        std::thread::sleep(Duration::from_millis(60));
+        assert_eq!(cache.lookup("d").map(|(_, renew)| renew), Some(true));
+        assert_eq!(cache.lookup("d").map(|(_, renew)| renew), Some(false));
+        cache.insert(cache.generation(), "d".into(), stored());
+        assert_eq!(
+            cache.lookup("d").map(|(_, renew)| renew),
+            Some(false),
+            "a renewed entry starts a new period"
+        );
     }
 
     #[test]

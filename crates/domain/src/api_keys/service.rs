@@ -54,6 +54,20 @@ impl ApiKeys {
         }
     }
 
+    /// Reads a cached key again in the background, so a busy key keeps being found in the
+    /// cache (see [`super::cache`]).
+    fn renew_cached(&self, digest: String, hashes: Vec<String>) {
+        let (cache, repo) = (self.cache.clone(), self.repo.clone());
+        tokio::spawn(async move {
+            let generation = cache.generation();
+            match repo.api_key_by_hash(&hashes).await {
+                Ok(Some(stored)) => cache.insert(generation, digest, stored),
+                Ok(None) => cache.remove(&digest),
+                Err(e) => tracing::warn!(error = %e, "could not renew a cached API key"),
+            }
+        });
+    }
+
     /// Creates a key; the returned secret is the only copy there will ever be.
     ///
     /// # Errors
@@ -170,12 +184,17 @@ impl ApiKeys {
         let Some(primary) = candidates.first() else {
             return Ok(None);
         };
-        let stored = match self.cache.get(&primary.hex) {
-            Some(stored) => stored,
+        let hashes = || candidates.iter().map(|c| c.hex.clone()).collect::<Vec<_>>();
+        let stored = match self.cache.lookup(&primary.hex) {
+            Some((stored, renew)) => {
+                if renew {
+                    self.renew_cached(primary.hex.clone(), hashes());
+                }
+                stored
+            }
             None => {
                 let generation = self.cache.generation();
-                let hashes: Vec<String> = candidates.iter().map(|c| c.hex.clone()).collect();
-                let Some(stored) = self.repo.api_key_by_hash(&hashes).await? else {
+                let Some(stored) = self.repo.api_key_by_hash(&hashes()).await? else {
                     tracing::warn!(
                         event = "api_auth_failed",
                         reason = "unknown",

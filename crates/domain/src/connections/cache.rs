@@ -22,7 +22,7 @@
 use std::{
     sync::{
         Arc,
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::{Duration, Instant},
 };
@@ -51,6 +51,10 @@ const CAPACITY: usize = 10_000;
 struct Entry {
     record: Arc<ConnectionRecord>,
     read_at: Instant,
+    /// Set by the first use past half the trust period, which reads the connection again in
+    /// the background: a busy connection's entry is renewed before it runs out, so its calls
+    /// keep finding it (the bound is unchanged: no entry is used past the period).
+    renewing: Arc<AtomicBool>,
 }
 
 /// A bounded map from connection id to the connection as last read, with a trust period.
@@ -81,12 +85,27 @@ impl ConnectionCache {
     /// The workspace's connection if it was read from the database within the trust period.
     #[must_use]
     pub fn get(&self, workspace: WorkspaceId, id: ConnectionId) -> Option<Arc<ConnectionRecord>> {
+        self.lookup(workspace, id).map(|(record, _)| record)
+    }
+
+    /// [`Self::get`], and whether the caller should read the connection again (the first use
+    /// past half the trust period).
+    fn lookup(
+        &self,
+        workspace: WorkspaceId,
+        id: ConnectionId,
+    ) -> Option<(Arc<ConnectionRecord>, bool)> {
         let entry = self.entries.get(&id)?;
-        if entry.read_at.elapsed() >= self.ttl {
+        let age = entry.read_at.elapsed();
+        if age >= self.ttl {
             self.entries.remove(&id);
             return None;
         }
-        (entry.record.workspace == workspace).then_some(entry.record)
+        if entry.record.workspace != workspace {
+            return None;
+        }
+        let renew = age >= self.ttl / 2 && !entry.renewing.swap(true, Ordering::AcqRel);
+        Some((entry.record, renew))
     }
 
     /// Where the cache stands before a database read; see [`ConnectionCache::insert`].
@@ -106,6 +125,7 @@ impl ConnectionCache {
             Entry {
                 record,
                 read_at: Instant::now(),
+                renewing: Arc::default(),
             },
         );
     }
@@ -121,16 +141,35 @@ impl ConnectionCache {
     /// # Errors
     /// Storage failures.
     pub async fn read(
+        self: &Arc<Self>,
+        repo: &Arc<dyn ConnectionRepository>,
+        workspace: WorkspaceId,
+        id: ConnectionId,
+    ) -> Result<Option<Arc<ConnectionRecord>>, StoreError> {
+        if let Some((record, renew)) = self.lookup(workspace, id) {
+            if renew {
+                let (cache, repo) = (self.clone(), repo.clone());
+                tokio::spawn(async move {
+                    if let Err(e) = cache.read_through(repo.as_ref(), workspace, id).await {
+                        tracing::warn!(connection_id = %id, error = %e, "could not renew a cached connection");
+                    }
+                });
+            }
+            return Ok(Some(record));
+        }
+        self.read_through(repo.as_ref(), workspace, id).await
+    }
+
+    /// Reads the connection from `repo` and remembers it (a connection gone is forgotten).
+    async fn read_through(
         &self,
         repo: &dyn ConnectionRepository,
         workspace: WorkspaceId,
         id: ConnectionId,
     ) -> Result<Option<Arc<ConnectionRecord>>, StoreError> {
-        if let Some(record) = self.get(workspace, id) {
-            return Ok(Some(record));
-        }
         let generation = self.generation();
         let Some(record) = repo.connection(workspace, id).await? else {
+            self.entries.remove(&id);
             return Ok(None);
         };
         let record = Arc::new(record);
@@ -195,7 +234,7 @@ impl ConnectionRepository for CachedConnections {
     ) -> Result<Option<ConnectionRecord>, StoreError> {
         Ok(self
             .cache
-            .read(self.inner.as_ref(), workspace, id)
+            .read(&self.inner, workspace, id)
             .await?
             .map(|record| ConnectionRecord::clone(&record)))
     }
@@ -359,14 +398,15 @@ mod tests {
         let record = record(workspace);
         let id = record.id;
         let db = stored(record);
-        let cache = ConnectionCache::new(Duration::from_millis(100));
+        let repo: Arc<dyn ConnectionRepository> = db.clone();
+        let cache = Arc::new(ConnectionCache::new(Duration::from_millis(100)));
         for _ in 0..5 {
-            let read = cache.read(db.as_ref(), workspace, id).await.unwrap();
+            let read = cache.read(&repo, workspace, id).await.unwrap();
             assert_eq!(read.unwrap().id, id);
         }
         assert_eq!(db.reads.load(Ordering::SeqCst), 1);
         tokio::time::sleep(Duration::from_millis(120)).await;
-        cache.read(db.as_ref(), workspace, id).await.unwrap();
+        cache.read(&repo, workspace, id).await.unwrap();
         assert_eq!(
             db.reads.load(Ordering::SeqCst),
             2,
@@ -380,22 +420,17 @@ mod tests {
         let record = record(workspace);
         let id = record.id;
         let db = stored(record);
-        let cache = ConnectionCache::new(Duration::from_secs(60));
-        cache.read(db.as_ref(), workspace, id).await.unwrap();
+        let repo: Arc<dyn ConnectionRepository> = db.clone();
+        let cache = Arc::new(ConnectionCache::new(Duration::from_secs(60)));
+        cache.read(&repo, workspace, id).await.unwrap();
         let stranger = WorkspaceId::random();
         assert!(cache.get(stranger, id).is_none());
-        assert!(
-            cache
-                .read(db.as_ref(), stranger, id)
-                .await
-                .unwrap()
-                .is_none()
-        );
+        assert!(cache.read(&repo, stranger, id).await.unwrap().is_none());
         let unknown = ConnectionId::random();
         for _ in 0..2 {
             assert!(
                 cache
-                    .read(db.as_ref(), workspace, unknown)
+                    .read(&repo, workspace, unknown)
                     .await
                     .unwrap()
                     .is_none()
@@ -425,6 +460,31 @@ mod tests {
         let read = repo.connection(workspace, id).await.unwrap().unwrap();
         assert_eq!(read.account_name, "Renamed");
         assert_eq!(db.reads.load(Ordering::SeqCst), 3, "one read per change");
+    }
+
+    /// A connection in use is read again in the background once past half the period, so its
+    /// calls keep finding it; none is answered from an entry older than the period.
+    #[tokio::test]
+    async fn an_entry_in_use_is_renewed_before_it_runs_out() {
+        let workspace = WorkspaceId::random();
+        let record = record(workspace);
+        let id = record.id;
+        let db = stored(record);
+        let repo: Arc<dyn ConnectionRepository> = db.clone();
+        let cache = Arc::new(ConnectionCache::new(Duration::from_millis(200)));
+        cache.read(&repo, workspace, id).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        db.record.lock().unwrap().account_name = "Renamed".into();
+        let aging = cache.read(&repo, workspace, id).await.unwrap().unwrap();
+        assert_eq!(aging.account_name, "Acme", "answered from the cache");
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        assert_eq!(
+            db.reads.load(Ordering::SeqCst),
+            2,
+            "renewed once, in the background"
+        );
+        let renewed = cache.get(workspace, id).expect("renewed, not run out");
+        assert_eq!(renewed.account_name, "Renamed");
     }
 
     #[test]

@@ -33,8 +33,9 @@
 //! no database write, no sleep. Only taking or renewing a share (every
 //! [`GovernorPolicy::share_term`], 3 s, while an integration is busy on an instance) is a
 //! transaction. A share is sized to what its callers need (those in line and the sends of the
-//! last window), and a full one grows, doubling, while the budget has slots free — so an idle
-//! integration's burst goes at once (in up to four writes: 1, 2, 4, 7 slots), and a second
+//! last window, at least half the budget: a quiet connection then costs one write per term),
+//! and a full one grows, doubling, while the budget has slots free — so an idle integration's
+//! burst goes at once (in up to two writes: 4, then 7 slots), and a second
 //! instance finds the slots the first does not need free instead of waiting for its share to
 //! end. Instances competing for one integration split the slots when they renew (one that found
 //! none free leaves a note the holders read, and an instance that held a share in the last two

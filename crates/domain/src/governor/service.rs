@@ -243,11 +243,14 @@ impl Governor {
             }
             let Some(share) = state.share.filter(|share| share.until > now) else {
                 // Ask for what the callers need: those in line and the sends of the last
-                // window (a busy lane renews with its pace); the rest stays free for others.
+                // window (a busy lane renews with its pace), but at least half the budget, so
+                // a quiet connection's calls spend one share per term instead of growing it a
+                // write at a time; the rest stays free for others.
                 let wanted = lane
                     .queued
                     .load(Ordering::Acquire)
-                    .saturating_add(state.sends.len());
+                    .saturating_add(state.sends.len())
+                    .max(self.policy.limit.per_window.div_ceil(2));
                 match self.take_share(id, wanted).await? {
                     Ok(share) => {
                         lane.keep(share.until + window);
@@ -477,7 +480,7 @@ mod tests {
         assert!(times.windows(2).all(|w| w[0] <= w[1]), "FIFO: {admitted:?}");
         assert!(densest(&times, Duration::from_secs(1)) <= 7);
         assert!(times.iter().all(|at| *at <= Duration::from_secs(10)));
-        // A few writes while the first share grows to the demand (1, 2, 4, 7 slots), then one
+        // A few writes while the first share grows to the demand (4, 7 slots), then one
         // per share (every 3 s): not one per request.
         assert!(
             store.writes.load(Ordering::Relaxed) <= 8,
@@ -499,8 +502,8 @@ mod tests {
         assert_eq!(Instant::now(), start, "seven sends without waiting");
         assert_eq!(
             governor.counts(),
-            (7, 4),
-            "a share for the first call, doubled at the second and fourth, all at the fifth"
+            (7, 2),
+            "half the budget for the first call, all of it at the fifth"
         );
     }
 

@@ -314,7 +314,7 @@ impl Keeper {
             let record = if std::mem::take(&mut first_look) {
                 self.deps
                     .cache
-                    .read(self.deps.connections.as_ref(), workspace, id)
+                    .read(&self.deps.connections, workspace, id)
                     .await?
             } else {
                 self.deps
