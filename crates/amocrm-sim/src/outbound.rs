@@ -1,6 +1,6 @@
 //! Requests the simulator makes itself: the secrets webhook and the disconnect hook.
 
-use std::time::Duration;
+use std::{sync::OnceLock, time::Duration};
 
 use serde_json::json;
 
@@ -29,14 +29,19 @@ impl Delivery {
 
 /// A client that never follows redirects and never pools: the simulator's handlers run on several
 /// runtimes (actix workers), and a pooled connection must not outlive the runtime that opened it.
-fn client(timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
+/// Built once (each request sets its own timeout): building one reads the system's root
+/// certificates, which cost more than the delivery when it was done per request.
+fn client() -> Result<reqwest::Client, reqwest::Error> {
+    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
+    if let Some(client) = CLIENT.get() {
+        return Ok(client.clone());
+    }
     let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
+    let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
-        .timeout(timeout)
-        .connect_timeout(timeout)
         .pool_max_idle_per_host(0)
-        .build()
+        .build()?;
+    Ok(CLIENT.get_or_init(|| client).clone())
 }
 
 async fn send(request: Result<reqwest::RequestBuilder, reqwest::Error>) -> Delivery {
@@ -70,8 +75,8 @@ pub async fn post_secrets(
     if let Some(state) = state {
         body["state"] = json!(state);
     }
-    let request = client(SECRETS_TIMEOUT).map(|c| {
-        let request = c.post(url);
+    let request = client().map(|c| {
+        let request = c.post(url).timeout(SECRETS_TIMEOUT);
         match format {
             SecretsFormat::Json => request.json(&body),
             SecretsFormat::Form => request.form(&body),
@@ -96,8 +101,9 @@ pub async fn disconnect_hook(
     client_secret: &str,
 ) -> Delivery {
     let signature = disconnect_signature(client_id, account_id, client_secret);
-    let request = client(HOOK_TIMEOUT).map(|c| {
+    let request = client().map(|c| {
         c.get(url)
+            .timeout(HOOK_TIMEOUT)
             .header(reqwest::header::USER_AGENT, HOOK_USER_AGENT)
             .query(&[
                 ("client_uuid", client_id.to_owned()),

@@ -14,6 +14,7 @@ use amocrm::{AmoClient, ClientSettings};
 use anyhow::Context as _;
 use base64::{Engine as _, engine::general_purpose::STANDARD};
 use domain::{
+    access::{Access, AccessDeps},
     accounts::{
         Accounts, HashingPolicy, LoginThrottle, PasswordHasher, Passwords, PasswordsDeps,
         SignInPolicy, SignInThrottle, ThrottlePolicy,
@@ -324,16 +325,19 @@ fn serve(
         concurrency: 16,
         activity: recorder.clone(),
     });
-    let access = crate::api::access_services(
-        &database,
-        connection_cache,
-        keeper.clone(),
-        governor.clone(),
-        amocrm.clone(),
-        allowed_domains.clone(),
-        settings.refresh_margin,
-        clock.clone(),
-    );
+    // Token vending and the proxy; the database holds the governor's ledger shared by every
+    // instance.
+    let access = Access::new(AccessDeps {
+        keeper: keeper.clone(),
+        connections: database.clone(),
+        cache: connection_cache,
+        health: database.clone(),
+        governor: governor.clone(),
+        amocrm: amocrm.clone(),
+        allowed_domains: allowed_domains.clone(),
+        refresh_margin: settings.refresh_margin,
+        clock: clock.clone(),
+    });
     let connect = ConnectService::new(ConnectDeps {
         buttons: database.clone(),
         flows: database.clone(),

@@ -331,7 +331,7 @@ mod tests {
             record: &ConnectionRecord,
             _: &[NewEvent],
         ) -> Result<(), StoreError> {
-            *self.record.lock().unwrap() = record.clone();
+            *self.record.lock().expect("lock") = record.clone();
             Ok(())
         }
 
@@ -354,7 +354,7 @@ mod tests {
             id: ConnectionId,
         ) -> Result<Option<ConnectionRecord>, StoreError> {
             self.reads.fetch_add(1, Ordering::SeqCst);
-            let record = self.record.lock().unwrap().clone();
+            let record = self.record.lock().expect("lock").clone();
             Ok((record.workspace == workspace && record.id == id).then_some(record))
         }
 
@@ -373,7 +373,7 @@ mod tests {
             _: ConnectionId,
             change: &StatusChange,
         ) -> Result<bool, StoreError> {
-            self.record.lock().unwrap().status = change.transition.target();
+            self.record.lock().expect("lock").status = change.transition.target();
             Ok(true)
         }
 
@@ -401,12 +401,12 @@ mod tests {
         let repo: Arc<dyn ConnectionRepository> = db.clone();
         let cache = Arc::new(ConnectionCache::new(Duration::from_millis(100)));
         for _ in 0..5 {
-            let read = cache.read(&repo, workspace, id).await.unwrap();
-            assert_eq!(read.unwrap().id, id);
+            let read = cache.read(&repo, workspace, id).await.expect("storage");
+            assert_eq!(read.expect("present").id, id);
         }
         assert_eq!(db.reads.load(Ordering::SeqCst), 1);
         tokio::time::sleep(Duration::from_millis(120)).await;
-        cache.read(&repo, workspace, id).await.unwrap();
+        cache.read(&repo, workspace, id).await.expect("storage");
         assert_eq!(
             db.reads.load(Ordering::SeqCst),
             2,
@@ -422,17 +422,23 @@ mod tests {
         let db = stored(record);
         let repo: Arc<dyn ConnectionRepository> = db.clone();
         let cache = Arc::new(ConnectionCache::new(Duration::from_secs(60)));
-        cache.read(&repo, workspace, id).await.unwrap();
+        cache.read(&repo, workspace, id).await.expect("storage");
         let stranger = WorkspaceId::random();
         assert!(cache.get(stranger, id).is_none());
-        assert!(cache.read(&repo, stranger, id).await.unwrap().is_none());
+        assert!(
+            cache
+                .read(&repo, stranger, id)
+                .await
+                .expect("storage")
+                .is_none()
+        );
         let unknown = ConnectionId::random();
         for _ in 0..2 {
             assert!(
                 cache
                     .read(&repo, workspace, unknown)
                     .await
-                    .unwrap()
+                    .expect("present")
                     .is_none()
             );
         }
@@ -447,17 +453,33 @@ mod tests {
         let db = stored(record);
         let cache = Arc::new(ConnectionCache::new(Duration::from_secs(60)));
         let repo = CachedConnections::new(db.clone(), cache.clone());
-        let before = repo.connection(workspace, id).await.unwrap().unwrap();
+        let before = repo
+            .connection(workspace, id)
+            .await
+            .expect("storage")
+            .expect("present");
         assert_eq!(before.status, ConnectionStatus::Active);
         let revoke = StatusChange::new(Transition::Revoke, Actor::Amolink, None, Utc::now());
-        assert!(repo.change_status(workspace, id, &revoke).await.unwrap());
-        let after = repo.connection(workspace, id).await.unwrap().unwrap();
+        assert!(
+            repo.change_status(workspace, id, &revoke)
+                .await
+                .expect("storage")
+        );
+        let after = repo
+            .connection(workspace, id)
+            .await
+            .expect("storage")
+            .expect("present");
         assert_eq!(after.status, ConnectionStatus::Revoked);
 
         let mut renamed = after.clone();
         renamed.account_name = "Renamed".into();
-        repo.save_connection(&renamed, &[]).await.unwrap();
-        let read = repo.connection(workspace, id).await.unwrap().unwrap();
+        repo.save_connection(&renamed, &[]).await.expect("storage");
+        let read = repo
+            .connection(workspace, id)
+            .await
+            .expect("storage")
+            .expect("present");
         assert_eq!(read.account_name, "Renamed");
         assert_eq!(db.reads.load(Ordering::SeqCst), 3, "one read per change");
     }
@@ -472,10 +494,14 @@ mod tests {
         let db = stored(record);
         let repo: Arc<dyn ConnectionRepository> = db.clone();
         let cache = Arc::new(ConnectionCache::new(Duration::from_millis(200)));
-        cache.read(&repo, workspace, id).await.unwrap();
+        cache.read(&repo, workspace, id).await.expect("storage");
         tokio::time::sleep(Duration::from_millis(120)).await;
-        db.record.lock().unwrap().account_name = "Renamed".into();
-        let aging = cache.read(&repo, workspace, id).await.unwrap().unwrap();
+        db.record.lock().expect("lock").account_name = "Renamed".into();
+        let aging = cache
+            .read(&repo, workspace, id)
+            .await
+            .expect("storage")
+            .expect("present");
         assert_eq!(aging.account_name, "Acme", "answered from the cache");
         tokio::time::sleep(Duration::from_millis(120)).await;
         assert_eq!(

@@ -1,7 +1,6 @@
 //! The tenant API under `/api/v1`: authenticated by API keys, answered in JSON, errors as
 //! `application/problem+json`, described by an OpenAPI document built from the route table.
 
-mod access;
 mod activity;
 mod audit;
 mod caller;
@@ -30,7 +29,6 @@ use domain::{
     ports::ButtonRepository,
 };
 
-pub use access::access_services;
 pub use caller::{ApiCaller, RequiredScope};
 use openapi::{ApiMethod, ApiRoute, BASE, Operation, Reply};
 pub use rate_limit::{KeyRateLimiter, RatePolicy};
