@@ -88,9 +88,52 @@ async fn a_connection_revoked_on_one_instance_is_refused_by_the_other_within_the
     );
 }
 
+/// The governor's ledger is changed by compare-and-set: 80 concurrent changes of one
+/// integration's budget from two instances (two connection pools on one database) all land, none
+/// is lost to a race, whichever of them had to be computed again or fell back to the lock.
+async fn concurrent_budget_changes_from_two_instances_are_never_lost(engine: Engine) {
+    use domain::governor::{Integration, RateBudgetStore as _};
+
+    let app = spawn_app(engine).await;
+    let connect = || async {
+        std::sync::Arc::new(
+            persistence::Database::connect(&app.database_url)
+                .await
+                .expect("a connection pool"),
+        )
+    };
+    let instances = [connect().await, connect().await];
+    let id = Integration::new("compare-and-set");
+    let mut changes = Vec::new();
+    for n in 0..80 {
+        let (database, id) = (instances[n % 2].clone(), id.clone());
+        changes.push(tokio::spawn(async move {
+            database
+                .update_budget(&id, &mut |budget, _| {
+                    budget.paused_until += 1;
+                    true
+                })
+                .await
+        }));
+    }
+    for change in changes {
+        change.await.expect("joined").expect("stored");
+    }
+    let mut counted = 0;
+    instances[0]
+        .update_budget(&id, &mut |budget, _| {
+            counted = budget.paused_until;
+            false
+        })
+        .await
+        .expect("read");
+    assert_eq!(counted, 80, "every change landed once");
+}
+
 both_engines!(
     a_key_revoked_on_one_instance_is_refused_by_the_other_within_the_bound,
-    a_connection_revoked_on_one_instance_is_refused_by_the_other_within_the_bound
+    a_connection_revoked_on_one_instance_is_refused_by_the_other_within_the_bound,
+    concurrent_budget_changes_from_two_instances_are_never_lost
 );
 
 /// Housekeeping checkpoints SQLite's write-ahead log and truncates it.
