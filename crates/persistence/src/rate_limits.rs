@@ -1,19 +1,10 @@
 //! The rate governor's shared ledger (`integration_rate_limits`, one row per amoCRM
 //! integration) and the proxy's connection-health changes.
 //!
-//! A ledger update is a compare-and-set: read the row and the database's clock (one statement),
-//! compute the new budget, then one `UPDATE … WHERE budget = <what was read>` that commits on its
-//! own. Nothing is locked between the two, and no transaction reads before it writes (so SQLite
-//! never meets a snapshot it cannot upgrade); when another instance changed the row in between,
-//! the update matches nothing and the change is computed again from the new row. Two statements
-//! instead of the five of a locking transaction (begin, insert, select for update, update,
-//! commit): the write an idle connection's first proxied call waits for. After a few lost races
-//! in a row the update falls back to that locking transaction, so a busy row cannot starve a
-//! caller.
-//!
-//! The clock is read before the write, so a share is granted from a moment no later than its
-//! commit: it ends no later than it would have under the lock, and a share that ended in between
-//! is still counted as live — both on the safe side of the limit.
+//! A ledger update is one short transaction that starts with a write, so the lock comes first on
+//! both engines: SQLite takes its single write lock at that statement (a transaction that read
+//! first could not upgrade once another writer committed), and PostgreSQL then locks the row with
+//! `FOR UPDATE`. The time handed to the governor is the database's, read inside the lock.
 
 use async_trait::async_trait;
 use domain::{
@@ -72,73 +63,9 @@ impl Database {
     }
 }
 
-/// Compare-and-set tries before the locking transaction.
-const CAS_TRIES: usize = 3;
-
 #[async_trait]
 impl RateBudgetStore for Database {
     async fn update_budget(
-        &self,
-        integration: &Integration,
-        change: &mut (dyn for<'b> FnMut(&'b mut Budget, i64) -> bool + Send),
-    ) -> Result<(), StoreError> {
-        let id = Value::from(integration.as_str());
-        for _ in 0..CAS_TRIES {
-            // SQLite's readers never wait for its single writer.
-            let read = self
-                .reads
-                .query_one_raw(self.statement(
-                    &format!(
-                        "SELECT budget, {} AS now_ms FROM integration_rate_limits \
-                         WHERE integration = $1",
-                        self.now_ms_sql()
-                    ),
-                    vec![id.clone()],
-                ))
-                .await
-                .map_err(store_error)?;
-            let Some(row) = read else {
-                // The integration's first use: create its row, then read it like any other.
-                self.conn
-                    .execute_raw(self.statement(
-                        "INSERT INTO integration_rate_limits (integration, budget, updated_at) \
-                         VALUES ($1, '{}', 0) ON CONFLICT (integration) DO NOTHING",
-                        vec![id.clone()],
-                    ))
-                    .await
-                    .map_err(store_error)?;
-                continue;
-            };
-            let old: String = row.try_get("", "budget").map_err(store_error)?;
-            let now: i64 = row.try_get("", "now_ms").map_err(store_error)?;
-            let mut budget: Budget = serde_json::from_str(&old).map_err(|_| corrupt())?;
-            if !change(&mut budget, now) {
-                return Ok(());
-            }
-            let new = serde_json::to_string(&budget).map_err(|_| corrupt())?;
-            let set = self
-                .conn
-                .execute_raw(self.statement(
-                    "UPDATE integration_rate_limits SET budget = $1, updated_at = $2 \
-                     WHERE integration = $3 AND budget = $4",
-                    vec![new.into(), now.into(), id.clone(), old.into()],
-                ))
-                .await
-                .map_err(store_error)?;
-            if set.rows_affected() == 1 {
-                return Ok(());
-            }
-        }
-        self.update_budget_locked(integration, change).await
-    }
-}
-
-impl Database {
-    /// The ledger update as one locking transaction that starts with a write (the lock comes
-    /// first on both engines: SQLite takes its single write lock at that statement, PostgreSQL
-    /// then locks the row with `FOR UPDATE`); the time handed to the governor is read inside
-    /// the lock. Used after [`CAS_TRIES`] lost compare-and-sets.
-    async fn update_budget_locked(
         &self,
         integration: &Integration,
         change: &mut (dyn for<'b> FnMut(&'b mut Budget, i64) -> bool + Send),

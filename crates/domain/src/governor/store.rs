@@ -7,12 +7,10 @@ use crate::StoreError;
 /// respect to every instance sharing the database.
 #[async_trait]
 pub trait RateBudgetStore: Send + Sync {
-    /// Changes the integration's budget (an empty one if it has none) atomically with respect to
-    /// every instance: calls `change` with it and the database's current time in unix
-    /// milliseconds, and stores it if `change` answers `true` — unless another instance changed
-    /// the budget in between, in which case `change` is called again with the new one. So
-    /// `change` may run more than once; what it saw last is what was stored. It must not block
-    /// (it may run while a lock is held).
+    /// Locks the integration's budget (creating an empty one if it has none), calls `change`
+    /// with it and the database's current time in unix milliseconds, stores it if `change`
+    /// answers `true`, and releases the lock — all in one transaction, so no other instance can
+    /// take a share in between. `change` must not block: it runs while the lock is held.
     async fn update_budget(
         &self,
         integration: &Integration,
