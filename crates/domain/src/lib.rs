@@ -30,6 +30,7 @@ pub mod paging;
 pub mod ports;
 pub mod relay;
 pub mod teams;
+mod trusted_cache;
 pub mod webhooks;
 
 pub use error::{Error, Message, StoreError, ValidationError};

@@ -10,17 +10,10 @@
 //! The entries are keyed by the primary lookup digest (an HMAC of the secret), never by the
 //! secret itself.
 
-use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicBool, AtomicU64, Ordering},
-    },
-    time::{Duration, Instant},
-};
-
-use quick_cache::sync::Cache;
+use std::time::Duration;
 
 use super::StoredApiKey;
+use crate::trusted_cache::TrustedCache;
 
 /// How long a key read from the database is trusted without reading it again: the bound for a
 /// revocation on another instance to take effect here.
@@ -28,92 +21,13 @@ pub const KEY_CACHE_TTL: Duration = Duration::from_secs(1);
 /// Keys kept at most; the least recently used go first.
 const CAPACITY: usize = 10_000;
 
-#[derive(Clone)]
-struct Entry {
-    stored: StoredApiKey,
-    read_at: Instant,
-    /// Set by the first use past half the trust period, which reads the key again in the
-    /// background: a busy key's entry is renewed before it runs out (the bound is unchanged).
-    renewing: Arc<AtomicBool>,
-}
+/// A bounded map from lookup digest to the stored key, trusted for a period (see
+/// [`TrustedCache`]); revoking a key on this instance clears it.
+pub(super) type KeyCache = TrustedCache<String, StoredApiKey>;
 
-/// A bounded map from lookup digest to the stored key, with a trust period.
-pub(super) struct KeyCache {
-    entries: Cache<String, Entry>,
-    ttl: Duration,
-    /// Bumped by every [`KeyCache::clear`]: a read that began before a revocation on this
-    /// instance must not put back what the revocation cleared.
-    generation: AtomicU64,
-}
-
-impl KeyCache {
-    pub(super) fn new(ttl: Duration) -> Self {
-        Self {
-            entries: Cache::new(CAPACITY),
-            ttl,
-            generation: AtomicU64::new(0),
-        }
-    }
-
-    /// The stored key for `digest` if it was read from the database within the trust period.
-    #[cfg(test)]
-    pub(super) fn get(&self, digest: &str) -> Option<StoredApiKey> {
-        self.lookup(digest).map(|(stored, _)| stored)
-    }
-
-    /// [`Self::get`], and whether the caller should read the key again (the first use past
-    /// half the trust period).
-    pub(super) fn lookup(&self, digest: &str) -> Option<(StoredApiKey, bool)> {
-        let entry = self.entries.get(digest)?;
-        let age = entry.read_at.elapsed();
-        if age >= self.ttl {
-            self.entries.remove(digest);
-            return None;
-        }
-        let renew = age >= self.ttl / 2 && !entry.renewing.swap(true, Ordering::AcqRel);
-        Some((entry.stored, renew))
-    }
-
-    /// Forgets one key (read again and found gone).
-    pub(super) fn remove(&self, digest: &str) {
-        self.entries.remove(digest);
-    }
-
-    /// Where the cache stands before a database read; see [`KeyCache::insert`].
-    pub(super) fn generation(&self) -> u64 {
-        self.generation.load(Ordering::Acquire)
-    }
-
-    /// Remembers a key read from the database by a read that began at `generation`, unless the
-    /// cache was cleared since (the read may predate a revocation).
-    pub(super) fn insert(&self, generation: u64, digest: String, stored: StoredApiKey) {
-        if self.generation() != generation {
-            return;
-        }
-        self.entries.insert(
-            digest,
-            Entry {
-                stored,
-                read_at: Instant::now(),
-                renewing: Arc::default(),
-            },
-        );
-    }
-
-    /// Updates what is known of a cached key (its `last_used_at` or hash) without extending
-    /// its trust period.
-    pub(super) fn update(&self, digest: &str, change: impl FnOnce(&mut StoredApiKey)) {
-        if let Some(mut entry) = self.entries.get(digest) {
-            change(&mut entry.stored);
-            self.entries.insert(digest.to_owned(), entry);
-        }
-    }
-
-    /// Forgets every key (after a revocation on this instance; revocations are rare).
-    pub(super) fn clear(&self) {
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        self.entries.clear();
-    }
+/// A key cache trusting its entries for `ttl`.
+pub(super) fn key_cache(ttl: Duration) -> KeyCache {
+    TrustedCache::new(ttl, CAPACITY)
 }
 
 #[cfg(test)]
@@ -144,7 +58,7 @@ mod tests {
 
     #[test]
     fn an_entry_is_trusted_only_within_its_period() {
-        let cache = KeyCache::new(Duration::from_millis(50));
+        let cache = key_cache(Duration::from_millis(50));
         cache.insert(cache.generation(), "d".into(), stored());
         assert!(cache.get("d").is_some());
         std::thread::sleep(Duration::from_millis(60));
@@ -153,7 +67,7 @@ mod tests {
 
     #[test]
     fn the_first_use_past_half_the_period_and_only_it_renews() {
-        let cache = KeyCache::new(Duration::from_millis(100));
+        let cache = key_cache(Duration::from_millis(100));
         cache.insert(cache.generation(), "d".into(), stored());
         assert_eq!(cache.lookup("d").map(|(_, renew)| renew), Some(false));
         std::thread::sleep(Duration::from_millis(60));
@@ -169,7 +83,7 @@ mod tests {
 
     #[test]
     fn clearing_forgets_every_key_and_updates_keep_the_period() {
-        let cache = KeyCache::new(Duration::from_secs(60));
+        let cache = key_cache(Duration::from_secs(60));
         cache.insert(cache.generation(), "d".into(), stored());
         let now = Utc::now();
         cache.update("d", |s| s.key.last_used_at = Some(now));
@@ -182,7 +96,7 @@ mod tests {
 
     #[test]
     fn a_read_that_began_before_a_clear_is_not_cached() {
-        let cache = KeyCache::new(Duration::from_secs(60));
+        let cache = key_cache(Duration::from_secs(60));
         let before = cache.generation();
         cache.clear();
         cache.insert(before, "d".into(), stored());

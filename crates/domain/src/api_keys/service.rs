@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use super::{
     ApiKey, ApiKeyHasher, ApiKeyInput, ApiKeyRepository, ApiKeySecret, Caller, CreatedApiKey,
-    NewApiKey, cache::KeyCache,
+    NewApiKey,
+    cache::{KeyCache, key_cache},
 };
 use crate::{
     Error, Message,
@@ -50,7 +51,7 @@ impl ApiKeys {
             hasher,
             clock,
             audit,
-            cache: Arc::new(KeyCache::new(super::KEY_CACHE_TTL)),
+            cache: Arc::new(key_cache(super::KEY_CACHE_TTL)),
         }
     }
 
@@ -417,7 +418,7 @@ mod tests {
     async fn a_cached_key_is_read_again_after_the_bound() {
         let store = Arc::new(Store::default());
         let keys = ApiKeys {
-            cache: Arc::new(KeyCache::new(Duration::from_millis(30))),
+            cache: Arc::new(key_cache(Duration::from_millis(30))),
             ..service(&store)
         };
         let workspace = WorkspaceId::random();

@@ -1,8 +1,8 @@
 //! The connections this instance read recently, sealed tokens included, so a busy connection's
 //! proxied calls and vended tokens cost no database read each.
 //!
-//! Invalidation, the same rule as the API-key cache (`api_keys::cache`): an entry is trusted
-//! for at most [`CONNECTION_CACHE_TTL`] after it was read from the database. That is the bound
+//! Invalidation, the rule of `crate::trusted_cache` (the API-key cache follows it too): an entry
+//! is trusted for at most [`CONNECTION_CACHE_TTL`] after it was read from the database. That is the bound
 //! within which a change made on another instance (a revocation, a refresh, a new status)
 //! reaches this one. A change made on this instance forgets the connection at once, so it is
 //! immediate here: every write goes through [`CachedConnections`] (the repository every service
@@ -19,16 +19,9 @@
 //!
 //! Tokens stay sealed in the cache; they are opened per use, like those read from the database.
 
-use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicBool, AtomicU64, Ordering},
-    },
-    time::{Duration, Instant},
-};
+use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
-use quick_cache::sync::Cache;
 
 use super::{
     ConnectionEvent, ConnectionFilter, ConnectionRecord, ConnectionSummary, NewEvent, Page,
@@ -39,6 +32,7 @@ use crate::{
     amo::Platform,
     ids::{ConnectionId, WorkspaceId},
     ports::ConnectionRepository,
+    trusted_cache::TrustedCache,
 };
 
 /// How long a connection read from the database is trusted without reading it again: the bound
@@ -47,23 +41,10 @@ pub const CONNECTION_CACHE_TTL: Duration = Duration::from_secs(1);
 /// Connections kept at most; the least recently used go first.
 const CAPACITY: usize = 10_000;
 
-#[derive(Clone)]
-struct Entry {
-    record: Arc<ConnectionRecord>,
-    read_at: Instant,
-    /// Set by the first use past half the trust period, which reads the connection again in
-    /// the background: a busy connection's entry is renewed before it runs out, so its calls
-    /// keep finding it (the bound is unchanged: no entry is used past the period).
-    renewing: Arc<AtomicBool>,
-}
-
-/// A bounded map from connection id to the connection as last read, with a trust period.
+/// Connections by id, trusted for a period (see [`TrustedCache`]), answered only for their own
+/// workspace.
 pub struct ConnectionCache {
-    entries: Cache<ConnectionId, Entry>,
-    ttl: Duration,
-    /// Bumped by every [`ConnectionCache::forget`]: a read that began before a change on this
-    /// instance must not put back what the change made stale.
-    generation: AtomicU64,
+    entries: TrustedCache<ConnectionId, Arc<ConnectionRecord>>,
 }
 
 impl Default for ConnectionCache {
@@ -76,67 +57,25 @@ impl ConnectionCache {
     #[must_use]
     pub fn new(ttl: Duration) -> Self {
         Self {
-            entries: Cache::new(CAPACITY),
-            ttl,
-            generation: AtomicU64::new(0),
+            entries: TrustedCache::new(ttl, CAPACITY),
         }
     }
 
     /// The workspace's connection if it was read from the database within the trust period.
     #[must_use]
     pub fn get(&self, workspace: WorkspaceId, id: ConnectionId) -> Option<Arc<ConnectionRecord>> {
-        self.lookup(workspace, id).map(|(record, _)| record)
+        self.entries
+            .get(&id)
+            .filter(|record| record.workspace == workspace)
     }
 
-    /// [`Self::get`], and whether the caller should read the connection again (the first use
-    /// past half the trust period).
-    fn lookup(
-        &self,
-        workspace: WorkspaceId,
-        id: ConnectionId,
-    ) -> Option<(Arc<ConnectionRecord>, bool)> {
-        let entry = self.entries.get(&id)?;
-        let age = entry.read_at.elapsed();
-        if age >= self.ttl {
-            self.entries.remove(&id);
-            return None;
-        }
-        if entry.record.workspace != workspace {
-            return None;
-        }
-        let renew = age >= self.ttl / 2 && !entry.renewing.swap(true, Ordering::AcqRel);
-        Some((entry.record, renew))
-    }
-
-    /// Where the cache stands before a database read; see [`ConnectionCache::insert`].
-    #[must_use]
-    pub fn generation(&self) -> u64 {
-        self.generation.load(Ordering::Acquire)
-    }
-
-    /// Remembers a connection read by a read that began at `generation`, unless something was
-    /// forgotten since (the read may predate the change).
-    pub fn insert(&self, generation: u64, record: Arc<ConnectionRecord>) {
-        if self.generation() != generation {
-            return;
-        }
-        self.entries.insert(
-            record.id,
-            Entry {
-                record,
-                read_at: Instant::now(),
-                renewing: Arc::default(),
-            },
-        );
-    }
-
-    /// Forgets a connection this instance changed (or is about to read for a decision).
+    /// Forgets a connection this instance changed.
     pub fn forget(&self, id: ConnectionId) {
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        self.entries.remove(&id);
+        self.entries.forget(&id);
     }
 
-    /// The workspace's connection, from the cache within the trust period, else from `repo`.
+    /// The workspace's connection, from the cache within the trust period (read again in the
+    /// background once past half of it), else from `repo`.
     ///
     /// # Errors
     /// Storage failures.
@@ -146,34 +85,36 @@ impl ConnectionCache {
         workspace: WorkspaceId,
         id: ConnectionId,
     ) -> Result<Option<Arc<ConnectionRecord>>, StoreError> {
-        if let Some((record, renew)) = self.lookup(workspace, id) {
-            if renew {
-                let (cache, repo) = (self.clone(), repo.clone());
-                tokio::spawn(async move {
-                    if let Err(e) = cache.read_through(repo.as_ref(), workspace, id).await {
-                        tracing::warn!(connection_id = %id, error = %e, "could not renew a cached connection");
-                    }
-                });
+        match self.entries.lookup(&id) {
+            Some((record, renew)) if record.workspace == workspace => {
+                if renew {
+                    let (cache, repo) = (self.clone(), repo.clone());
+                    tokio::spawn(async move {
+                        if let Err(e) = cache.read_through(repo.as_ref(), workspace, id).await {
+                            tracing::warn!(connection_id = %id, error = %e, "could not renew a cached connection");
+                        }
+                    });
+                }
+                Ok(Some(record))
             }
-            return Ok(Some(record));
+            _ => self.read_through(repo.as_ref(), workspace, id).await,
         }
-        self.read_through(repo.as_ref(), workspace, id).await
     }
 
-    /// Reads the connection from `repo` and remembers it (a connection gone is forgotten).
+    /// Reads the connection from `repo` and remembers it (a connection gone is dropped).
     async fn read_through(
         &self,
         repo: &dyn ConnectionRepository,
         workspace: WorkspaceId,
         id: ConnectionId,
     ) -> Result<Option<Arc<ConnectionRecord>>, StoreError> {
-        let generation = self.generation();
+        let generation = self.entries.generation();
         let Some(record) = repo.connection(workspace, id).await? else {
             self.entries.remove(&id);
             return Ok(None);
         };
         let record = Arc::new(record);
-        self.insert(generation, record.clone());
+        self.entries.insert(generation, id, record.clone());
         Ok(Some(record))
     }
 }
@@ -517,9 +458,9 @@ mod tests {
     fn a_read_that_began_before_a_change_is_not_cached() {
         let cache = ConnectionCache::new(Duration::from_secs(60));
         let record = Arc::new(record(WorkspaceId::random()));
-        let before = cache.generation();
+        let before = cache.entries.generation();
         cache.forget(record.id);
-        cache.insert(before, record.clone());
+        cache.entries.insert(before, record.id, record.clone());
         assert!(cache.get(record.workspace, record.id).is_none());
     }
 }

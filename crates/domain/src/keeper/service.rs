@@ -469,7 +469,6 @@ impl Keeper {
         )
     }
 
-    /// Refreshes a connection this instance holds the lease of, from the row as claimed.
     /// [`Self::refresh_leased`], then forgets the connection's cached copy, whatever happened
     /// to it: its tokens, schedule or status may have changed.
     async fn refresh_claimed(
@@ -483,6 +482,7 @@ impl Keeper {
         outcome
     }
 
+    /// Refreshes a connection this instance holds the lease of, from the row as claimed.
     async fn refresh_leased(
         &self,
         record: ConnectionRecord,
